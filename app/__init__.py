@@ -1,0 +1,1 @@
+"""The running application: configuration, CLI, LLM client, answer pipeline, UI."""

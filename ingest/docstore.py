@@ -1,0 +1,187 @@
+"""The SQLite docstore: the index directory's source of truth.
+
+It holds every chunk with its metadata and its embedding, and one row per ingested file with the content
+hash that makes re-ingestion incremental. FAISS and BM25 are derived from it (see index_dir.py): after a
+crash they can always be rebuilt from here, so a transaction here is the unit of durability. Chunk ids come
+from AUTOINCREMENT and are never reused, so a stale FAISS id can never point at a different chunk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ingest.models import Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    start_char INTEGER NOT NULL,
+    end_char INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+"""
+
+_CHUNK_COLUMNS = "id, source, doc_id, title, text, page, start_char, end_char, ordinal"
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    chunk_count: int
+    ingested_at: float
+
+
+@dataclass(frozen=True)
+class FileUpdate:
+    """A file's new content, ready to replace whatever the docstore held for it."""
+
+    record: FileRecord
+    chunks: list[Chunk]
+    embeddings: np.ndarray
+
+
+class Docstore:
+    """Thread-safe access to docstore.sqlite. Every write bumps `generation`, which tells readers whether
+    the derived FAISS/BM25 files still match."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes (kill -9)
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def files(self) -> dict[str, FileRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM files ORDER BY path").fetchall()
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    def chunk_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def chunk_ids(self) -> np.ndarray:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def embeddings(self, ids: Sequence[int], dimension: int) -> np.ndarray:
+        """Stored vectors for ``ids``, in that order."""
+        out = np.empty((len(ids), dimension), dtype=np.float32)
+        position = {int(i): n for n, i in enumerate(ids)}
+        with self._lock:
+            for start in range(0, len(ids), 900):
+                batch = [int(i) for i in ids[start:start + 900]]
+                marks = ",".join("?" * len(batch))
+                for chunk_id, blob in self._db.execute(f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", batch):
+                    out[position[chunk_id]] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def iter_indexed_texts(self) -> Iterator[tuple[int, str]]:
+        """(id, title + text) in id order: what BM25 indexes."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, title, text FROM chunks ORDER BY id").fetchall()
+        for chunk_id, title, text in rows:
+            yield chunk_id, (f"{title}\n{text}" if title else text)
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        """Chunks by id; ids deleted since the caller's index snapshot are simply absent."""
+        found: dict[int, Chunk] = {}
+        with self._lock:
+            for start in range(0, len(ids), 900):
+                batch = [int(i) for i in ids[start:start + 900]]
+                marks = ",".join("?" * len(batch))
+                for row in self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", batch):
+                    found[row[0]] = _row_to_chunk(row)
+        return found
+
+    def chunks_of(self, source: str) -> list[Chunk]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE source=? ORDER BY ordinal", (source,)
+            ).fetchall()
+        return [_row_to_chunk(row) for row in rows]
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def apply(self, updates: Sequence[FileUpdate], removals: Sequence[str] = (), before_commit=None) -> None:
+        """Replace the chunks of each updated file and drop each removed file, in one transaction.
+
+        ``before_commit`` runs inside the transaction (the crash tests pause there)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for path in removals:
+                    self._db.execute("DELETE FROM chunks WHERE source=?", (path,))
+                    self._db.execute("DELETE FROM files WHERE path=?", (path,))
+                for update in updates:
+                    record = update.record
+                    self._db.execute("DELETE FROM chunks WHERE source=?", (record.path,))
+                    self._db.executemany(
+                        "INSERT INTO chunks (source, doc_id, title, text, page, start_char, end_char, ordinal, "
+                        "embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                        [
+                            (c.source, c.doc_id, c.title, c.text, c.page, c.start, c.end, c.ordinal,
+                             np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+                            for c, vector in zip(update.chunks, update.embeddings)
+                        ],
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                        (record.path, record.sha256, record.size, record.mtime_ns, len(update.chunks), time.time()),
+                    )
+                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                if before_commit is not None:
+                    before_commit()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def touch(self, path: str, mtime_ns: int) -> None:
+        """Record a new mtime for a file whose content hash did not change (no generation bump)."""
+        with self._lock:
+            self._db.execute("UPDATE files SET mtime_ns=? WHERE path=?", (mtime_ns, path))
+
+
+def _row_to_chunk(row: tuple) -> Chunk:
+    chunk_id, source, doc_id, title, text, page, start, end, ordinal = row
+    return Chunk(source, doc_id, title, text, page, start, end, ordinal, chunk_id)

@@ -1,0 +1,218 @@
+"""An ingestion run: find files, decide what changed, read → chunk → embed the changed ones, commit, publish.
+
+The run is a story in four steps (see ``Ingestor.run``). Work is committed to the docstore in groups of
+files, so a killed run keeps what it finished and the next run picks up the rest: files whose stored hash
+matches are not embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from app.config import Config
+from ingest.checkpoints import checkpoint
+from ingest.chunker import ChunkingPlan, chunk_document
+from ingest.discovery import absolute, discover
+from ingest.docstore import Docstore, FileRecord, FileUpdate
+from ingest.embedder import Embedder, load_embedder
+from ingest.errors import DeepragError, UnreadableFile
+from ingest.index_dir import Manifest, open_docstore, publish, write_lock
+from ingest.models import Chunk, IngestSummary, SkippedFile
+from ingest.readers import read_file
+
+log = logging.getLogger(__name__)
+
+GROUP_CHUNKS = 512  # chunks embedded and committed together
+EMBED_CALL = 128  # texts per encode call: large enough for the model, small enough for a lively progress bar
+
+
+@dataclass
+class _Pending:
+    path: Path
+    record: FileRecord
+    is_update: bool
+
+
+class Ingestor:
+    def __init__(self, config: Config, embedder: Embedder | None = None):
+        self.config = config
+        self.directory = Path(config.index_dir)
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.config.embedding)
+        return self._embedder
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            embedder=self.embedder.name,
+            dimension=self.embedder.dimension,
+            max_tokens=self.config.chunking.max_tokens,
+            overlap_tokens=self.config.chunking.overlap_tokens,
+            index_kind=self.config.index.kind,
+        )
+
+    def run(self, paths: Iterable[Path], prune: bool = False) -> IngestSummary:
+        """Ingest ``paths`` (files or folders); with ``prune``, drop indexed files that no longer exist."""
+        started = time.perf_counter()
+        files = discover(list(paths), self.config.ingest.include, self.config.ingest.exclude)
+        summary = IngestSummary()
+        with write_lock(self.directory):
+            docstore = self._open_checked()
+            try:
+                known = docstore.files()
+                pending = self._changed_files(files, known, docstore, summary)
+                removals = [p for p in known if prune and not Path(p).exists()]
+                summary.removed = len(removals)
+                self._embed_and_commit(pending, removals, docstore, summary)
+                publish(self.directory, docstore, self.config.index, self.embedder.dimension)
+            finally:
+                docstore.close()
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def delete(self, source: Path | str) -> int:
+        """Remove one file's chunks; returns how many were removed."""
+        key = absolute(source)
+        with write_lock(self.directory):
+            docstore = self._open_checked()
+            try:
+                record = docstore.files().get(key)
+                if record is None:
+                    raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
+                docstore.apply([], [key])
+                publish(self.directory, docstore, self.config.index, self.embedder.dimension)
+                return record.chunk_count
+            finally:
+                docstore.close()
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def _open_checked(self) -> Docstore:
+        """Open the docstore after checking (or writing) the manifest: one index, one embedder."""
+        wanted = self.manifest()
+        if (self.directory / "manifest.json").exists():
+            Manifest.read(self.directory).require_same_content(wanted, self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        wanted.write(self.directory)
+        return open_docstore(self.directory)
+
+    def _changed_files(
+        self, files: list[Path], known: dict[str, FileRecord], docstore: Docstore, summary: IngestSummary
+    ) -> list[_Pending]:
+        limit = int(self.config.ingest.max_file_mb * 1024 * 1024)
+        pending = []
+        for path in files:
+            key = str(path)
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                summary.skipped.append(SkippedFile(key, f"cannot read ({exc.strerror or exc})"))
+                continue
+            if stat.st_size > limit:
+                summary.skipped.append(SkippedFile(
+                    key, f"file too large ({stat.st_size / 2**20:.0f} MB > ingest.max_file_mb = "
+                         f"{self.config.ingest.max_file_mb:g}); raise the limit or split the file"))
+                continue
+            old = known.get(key)
+            if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
+                summary.unchanged += 1
+                continue
+            try:
+                digest = _sha256(path)
+            except OSError as exc:
+                summary.skipped.append(SkippedFile(key, f"cannot read ({exc.strerror or exc})"))
+                continue
+            if old and old.sha256 == digest:
+                docstore.touch(key, stat.st_mtime_ns)
+                summary.unchanged += 1
+                continue
+            record = FileRecord(key, digest, stat.st_size, stat.st_mtime_ns, 0, 0.0)
+            pending.append(_Pending(path, record, is_update=old is not None))
+        return pending
+
+    def _embed_and_commit(
+        self, pending: list[_Pending], removals: list[str], docstore: Docstore, summary: IngestSummary
+    ) -> None:
+        bar = tqdm(total=0, unit="chunk", desc="embedding", disable=not sys.stderr.isatty(), file=sys.stderr)
+        files_done = 0
+        try:
+            for group in self._chunked_groups(pending, summary):
+                chunks = [chunk for _, file_chunks in group for chunk in file_chunks]
+                bar.total += len(chunks)
+                bar.refresh()
+                vectors = self._embed(chunks, bar)
+                updates, offset = [], 0
+                for item, file_chunks in group:
+                    updates.append(FileUpdate(item.record, file_chunks, vectors[offset:offset + len(file_chunks)]))
+                    offset += len(file_chunks)
+                checkpoint("before-commit")
+                docstore.apply(updates, removals, before_commit=lambda: checkpoint("in-transaction"))
+                removals = []
+                checkpoint("after-commit")
+                for item, _ in group:
+                    summary.updated += item.is_update
+                    summary.added += not item.is_update
+                summary.chunks_embedded += len(chunks)
+                files_done += len(group)
+                log.info("committed %d chunks (%d of %d changed files done)", len(chunks), files_done, len(pending))
+            if removals:
+                docstore.apply([], removals)
+        finally:
+            bar.close()
+
+    def _chunked_groups(
+        self, pending: list[_Pending], summary: IngestSummary
+    ) -> Iterator[list[tuple[_Pending, list[Chunk]]]]:
+        """Read and chunk files lazily, yielding groups of about GROUP_CHUNKS chunks."""
+        embedder = self.embedder
+        plan = ChunkingPlan(min(self.config.chunking.max_tokens, embedder.max_tokens), self.config.chunking.overlap_tokens)
+        group: list[tuple[_Pending, list[Chunk]]] = []
+        size = 0
+        for item in pending:
+            try:
+                documents = read_file(item.path)
+                chunks = [c for document in documents for c in chunk_document(document, plan, embedder.count_tokens)]
+                if not chunks:
+                    raise UnreadableFile("no text in file")
+            except UnreadableFile as exc:
+                summary.skipped.append(SkippedFile(str(item.path), str(exc)))
+                continue
+            except Exception as exc:  # a reader library's own bug must not stop the other files
+                log.debug("reader failure for %s", item.path, exc_info=True)
+                summary.skipped.append(SkippedFile(str(item.path), f"unexpected {type(exc).__name__}: {exc}"))
+                continue
+            group.append((item, chunks))
+            size += len(chunks)
+            if size >= GROUP_CHUNKS:
+                yield group
+                group, size = [], 0
+        if group:
+            yield group
+
+    def _embed(self, chunks: list[Chunk], bar: tqdm) -> np.ndarray:
+        texts = [chunk.indexed_text() for chunk in chunks]
+        parts = []
+        for start in range(0, len(texts), EMBED_CALL):
+            parts.append(self.embedder.embed_passages(texts[start:start + EMBED_CALL]))
+            bar.update(len(parts[-1]))
+        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dimension), dtype=np.float32)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,176 @@
+"""Readers: one file in, documents with plain text out.
+
+Each reader turns a format's failure modes into :class:`UnreadableFile` with a one-line reason, so the
+pipeline can skip the file, count it, and go on with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from ingest.errors import UnreadableFile
+from ingest.models import Document, Section
+
+Reader = Callable[[Path], list[Document]]
+
+_SNIFF_BYTES = 8192
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+_MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes → str, refusing binary data. Tries UTF-8, UTF-16 (with BOM), then GB18030 for Chinese files
+    written by older Windows tools; anything else gets a reason that says how to fix it."""
+    if not raw:
+        raise UnreadableFile("empty file")
+    has_utf16_bom = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if not has_utf16_bom and b"\x00" in raw[:_SNIFF_BYTES]:
+        raise UnreadableFile("binary content (NUL bytes), not a text file")
+    candidates = ("utf-16",) if has_utf16_bom else ("utf-8-sig", "gb18030")
+    error: UnicodeDecodeError | None = None
+    for encoding in candidates:
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError as exc:
+            error = error or exc
+    else:
+        assert error is not None
+        raise UnreadableFile(
+            f"undecodable bytes (0x{raw[error.start]:02x} at offset {error.start}): not UTF-8, UTF-16 or "
+            "GB18030; convert the file to UTF-8"
+        )
+    sample = text[:_SNIFF_BYTES]
+    if sample and len(_CONTROL.findall(sample)) > 0.05 * len(sample):
+        raise UnreadableFile("binary content (control characters), not a text file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _require_text(text: str) -> str:
+    if not text.strip():
+        raise UnreadableFile("no text in file")
+    return text
+
+
+def read_plain_text(path: Path) -> list[Document]:
+    text = _require_text(decode_text(path.read_bytes()))
+    return [Document(str(path), str(path), path.stem, [Section(text)])]
+
+
+def read_markdown(path: Path) -> list[Document]:
+    text = decode_text(path.read_bytes())
+    title = path.stem
+    front = _FRONT_MATTER.match(text)
+    if front:
+        text = text[front.end():]
+        declared = re.search(r"^title:\s*['\"]?(.+?)['\"]?\s*$", front.group(1), re.MULTILINE)
+        if declared:
+            title = declared.group(1)
+    heading = _MD_HEADING.search(text)
+    if heading and not front:
+        title = heading.group(1)
+    return [Document(str(path), str(path), title, [Section(_require_text(text))])]
+
+
+def read_html(path: Path) -> list[Document]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(path.read_bytes()), "html.parser")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title and soup.title.get_text(strip=True) else path.stem
+    if soup.title:
+        soup.title.decompose()
+    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    text = "\n".join(line for line in lines if line)
+    return [Document(str(path), str(path), title, [Section(_require_text(text))])]
+
+
+def read_pdf(path: Path) -> list[Document]:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnreadableFile("encrypted PDF; remove the password first")
+        pages = [Section(page.extract_text() or "", page=number) for number, page in enumerate(reader.pages, 1)]
+        metadata_title = (reader.metadata.title if reader.metadata else None) or ""
+    except UnreadableFile:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+        raise UnreadableFile(f"corrupt PDF ({type(exc).__name__}: {_first_line(exc)})") from None
+    pages = [page for page in pages if page.text.strip()]
+    if not pages:
+        raise UnreadableFile("PDF has no extractable text (scanned? run OCR first)")
+    return [Document(str(path), str(path), metadata_title.strip() or path.stem, pages)]
+
+
+def read_docx(path: Path) -> list[Document]:
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise UnreadableFile(f"corrupt DOCX ({type(exc).__name__}: {_first_line(exc)})") from None
+    paragraphs = [p.text for p in document.paragraphs if p.text.strip()]
+    for table in document.tables:
+        for row in table.rows:
+            paragraphs.append(" | ".join(cell.text.strip() for cell in row.cells))
+    title = (document.core_properties.title or "").strip() or path.stem
+    return [Document(str(path), str(path), title, [Section(_require_text("\n".join(paragraphs)))])]
+
+
+def read_beir_jsonl(path: Path) -> list[Document]:
+    """A BEIR-style corpus: one JSON object per line with `_id`, `text` and optionally `title`."""
+    documents = []
+    for number, line in enumerate(decode_text(path.read_bytes()).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UnreadableFile(f"line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or "_id" not in record or "text" not in record:
+            raise UnreadableFile(f"line {number} lacks '_id' or 'text'; expected a BEIR corpus.jsonl")
+        text = str(record["text"])
+        if text.strip():
+            documents.append(Document(str(path), str(record["_id"]), str(record.get("title") or ""), [Section(text)]))
+    if not documents:
+        raise UnreadableFile("no records with text")
+    return documents
+
+
+READERS: dict[str, Reader] = {
+    ".txt": read_plain_text,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
+    ".html": read_html,
+    ".htm": read_html,
+    ".pdf": read_pdf,
+    ".docx": read_docx,
+    ".jsonl": read_beir_jsonl,
+}
+
+
+def read_file(path: Path) -> list[Document]:
+    """Read any supported file; raises UnreadableFile with the reason when it cannot."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise UnreadableFile(f"unsupported file type '{path.suffix}'; supported: {', '.join(sorted(READERS))}")
+    try:
+        return reader(path)
+    except PermissionError:
+        raise UnreadableFile("permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read ({exc.strerror or exc})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else "no detail"

@@ -1,0 +1,114 @@
+"""FAISS indexes with stable ids (chunk ids from the docstore), kept in step with the docstore.
+
+Every kind sits behind ``IndexIDMap2`` so search returns chunk ids and the set of stored ids can be read
+back. Exact and IVF-PQ indexes are updated in place (add / remove by id); HNSW cannot remove vectors, so a
+removal rebuilds it from the vectors stored in the docstore. (llama-index's FaissVectorStore cannot delete,
+which is why this thin wrapper exists.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import faiss
+import numpy as np
+
+from app.config import IndexConfig
+from ingest.docstore import Docstore
+from ingest.errors import IndexMismatch
+
+log = logging.getLogger(__name__)
+
+IVFPQ_MIN_CHUNKS = 1000
+
+
+def _inner(index: faiss.Index) -> faiss.Index:
+    return faiss.downcast_index(index.index)
+
+
+def kind_of(index: faiss.Index) -> str:
+    inner = _inner(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(inner, faiss.IndexIVF):
+        return "ivfpq"
+    return "exact"
+
+
+def stored_ids(index: faiss.Index) -> np.ndarray:
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
+
+
+def build(config: IndexConfig, dimension: int, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+    """A new index of the configured kind over ``vectors`` (rows L2-normalised, so inner product = cosine)."""
+    if config.kind == "exact":
+        inner: faiss.Index = faiss.IndexFlatIP(dimension)
+    elif config.kind == "hnsw":
+        inner = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = max(40, 2 * config.hnsw_m)
+    else:
+        inner = _trained_ivfpq(config, dimension, vectors)
+    index = faiss.IndexIDMap2(inner)
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    configure_search(index, config)
+    return index
+
+
+def _trained_ivfpq(config: IndexConfig, dimension: int, vectors: np.ndarray) -> faiss.Index:
+    if len(vectors) < IVFPQ_MIN_CHUNKS:
+        raise IndexMismatch(
+            f"index.kind = 'ivfpq' needs at least {IVFPQ_MIN_CHUNKS} chunks to train on (have {len(vectors)}); "
+            "use index.kind = 'exact' for a collection this small"
+        )
+    if dimension % config.pq_m:
+        raise IndexMismatch(f"index.pq_m = {config.pq_m} must divide the embedding dimension {dimension}")
+    nlist = config.ivf_nlist or int(4 * math.sqrt(len(vectors)))
+    nlist = max(1, min(nlist, len(vectors) // 39))
+    quantizer = faiss.IndexFlatIP(dimension)
+    inner = faiss.IndexIVFPQ(quantizer, dimension, nlist, config.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+    inner.own_fields = True
+    quantizer.this.disown()
+    inner.train(np.ascontiguousarray(vectors, dtype=np.float32))
+    return inner
+
+
+def configure_search(index: faiss.Index, config: IndexConfig) -> None:
+    """Search-time knobs (not stored in the file in a way every reader can rely on)."""
+    inner = _inner(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efSearch = config.hnsw_ef_search
+    elif isinstance(inner, faiss.IndexIVF):
+        inner.nprobe = config.ivf_nprobe
+
+
+def synced(index: faiss.Index | None, config: IndexConfig, docstore: Docstore, dimension: int) -> faiss.Index:
+    """Bring ``index`` to exactly the docstore's chunk set, rebuilding when in-place update is impossible."""
+    wanted = docstore.chunk_ids()
+    if index is None or kind_of(index) != config.kind:
+        return build(config, dimension, wanted, docstore.embeddings(wanted, dimension))
+    present = stored_ids(index)
+    to_remove = np.setdiff1d(present, wanted, assume_unique=True)
+    to_add = np.setdiff1d(wanted, present, assume_unique=True)
+    if len(to_remove) and config.kind == "hnsw":
+        log.info("rebuilding the HNSW index (HNSW cannot delete %d vectors in place)", len(to_remove))
+        return build(config, dimension, wanted, docstore.embeddings(wanted, dimension))
+    if len(to_remove):
+        index.remove_ids(faiss.IDSelectorBatch(to_remove))
+    if len(to_add):
+        index.add_with_ids(docstore.embeddings(to_add, dimension), to_add)
+    configure_search(index, config)
+    return index
+
+
+def search(index: faiss.Index, query_vectors: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+    """Top-``n`` (chunk id, cosine) per query row."""
+    n = min(n, index.ntotal)
+    if n <= 0:
+        return [[] for _ in range(len(query_vectors))]
+    scores, labels = index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), n)
+    return [
+        [(int(label), float(score)) for label, score in zip(row_labels, row_scores) if label >= 0]
+        for row_labels, row_scores in zip(labels, scores)
+    ]
