@@ -83,6 +83,16 @@ class RetrievalConfig:
 
 
 @dataclass
+class UIConfig:
+    """The Streamlit app (`deeprag ui`): where it listens, where uploads are kept, where eval runs are read."""
+
+    host: str = "127.0.0.1"
+    port: int = 8501
+    upload_dir: Path | None = None  # None = user_data_dir()/uploads; uploaded files stay there (the index keys on paths)
+    runs_dir: Path = Path("runs")  # what `deeprag eval` writes: runs/<name>/metrics.json, report.md, *.png
+
+
+@dataclass
 class LLMConfig:
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key: str = "EMPTY"
@@ -102,6 +112,7 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
 
