@@ -1,7 +1,140 @@
-"""`deeprag` subcommands for the eval half (filled in by its issue)."""
+"""`deeprag eval retrieval | qa | compare | scaling`: benchmark runs into runs/<name>/.
+
+Thin: turns flags into settings and calls eval/; every number printed is also in the run's metrics.json.
+"""
+
+from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from app.config import Config
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
-    """Add this module's subcommands; each sets `handler(args, config) -> int`."""
+    """Add `eval` with its four subcommands; each sets `handler(args, config) -> int`."""
+    evaluation = sub.add_parser("eval", help="benchmark retrieval and answers (runs/<name>/)")
+    actions = evaluation.add_subparsers(dest="eval_command", required=True)
+
+    retrieval = actions.add_parser("retrieval", help="nDCG@10, Recall@k, MRR@10, MAP@100 on a BEIR set")
+    retrieval.add_argument("--dataset", required=True, help="scifact, nq-oracle, or a BEIR directory")
+    retrieval.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid", "hybrid+rerank"])
+    retrieval.add_argument("--reranker", help="CrossEncoder name or folder (for hybrid+rerank)")
+    retrieval.add_argument("--split", default="test", help="qrels split (default test)")
+    retrieval.add_argument("--ignore-identical-ids", action="store_true",
+                           help="skip a retrieved document whose id equals the query id (ArguAna, Quora)")
+    _run_flags(retrieval)
+    retrieval.set_defaults(handler=cmd_retrieval)
+
+    qa = actions.add_parser("qa", help="EM/F1, answer recall, faithfulness and latency through the served LLM")
+    qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-open", "triviaqa"])
+    qa.add_argument("--closed-book", action="store_true", help="ask without passages (the no-retrieval baseline)")
+    qa.add_argument("--judge", action="store_true", help="also score claim-level faithfulness with the LLM as judge")
+    qa.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])
+    _run_flags(qa)
+    qa.set_defaults(handler=cmd_qa)
+
+    compare = actions.add_parser("compare", help="print finished runs side by side")
+    compare.add_argument("runs", nargs="+", help="run names (under runs/) or directories")
+    compare.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config file")
+    compare.set_defaults(handler=cmd_compare)
+
+    calibrate = actions.add_parser("faithfulness", help="calibrate the faithfulness checks on ares-nq")
+    calibrate.add_argument("--judge", action="store_true", help="also calibrate the LLM judge (needs a server)")
+    _run_flags(calibrate)
+    calibrate.set_defaults(handler=cmd_faithfulness)
+
+    scaling = actions.add_parser("scaling", help="nDCG@10, latency, memory as distractors grow the index")
+    scaling.add_argument("--dataset", default="scifact")
+    scaling.add_argument("--factors", default="0,2,5,10", help="distractor multiples of the corpus size")
+    scaling.add_argument("--kinds", default="exact,hnsw,ivfpq")
+    _run_flags(scaling)
+    scaling.set_defaults(handler=cmd_scaling)
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    # The common flags are also accepted after the action (`deeprag eval retrieval --index DIR`); SUPPRESS
+    # keeps a value given before it (`deeprag eval --index DIR retrieval`) from being reset to None.
+    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config file")
+    parser.add_argument("--index", type=Path, dest="index_dir", default=argparse.SUPPRESS,
+                        help="use this index directory instead of the per-settings cache")
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+    parser.add_argument("--name", help="run name (default: derived from the dataset and settings)")
+    parser.add_argument("--limit", type=int, help="first N queries only")
+    parser.add_argument("--data-dir", type=Path, help="where the evaluation sets are (default: ../shared/data)")
+
+
+def _prepare(args: argparse.Namespace, config: Config) -> Path:
+    """Apply the eval-only flags to the config; returns the runs directory."""
+    if args.data_dir:
+        config.data_dir = args.data_dir
+    return Path(config.ui.runs_dir)
+
+
+def cmd_retrieval(args: argparse.Namespace, config: Config) -> int:
+    from eval.datasets import load_beir
+    from eval.report import write_report
+    from eval.retrieval_run import RetrievalEval, run_retrieval
+    from eval.runner import RunDir
+
+    runs_dir = _prepare(args, config)
+    dataset = load_beir(config, args.dataset, args.split)
+    name = args.name or f"{dataset.name}-{args.retriever.replace('+', '-')}"
+    spec = RetrievalEval(
+        dataset, args.retriever, runs_dir / name, depth=config.eval.depth,
+        ignore_identical_ids=args.ignore_identical_ids, limit=args.limit, index_dir=args.index_dir,
+    )
+    metrics = run_retrieval(config, spec)
+    report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))
+    _print_summary(metrics, ("ndcg@10", "recall@100", "mrr@10", "map@100"), report)
+    return 0
+
+
+def cmd_qa(args: argparse.Namespace, config: Config) -> int:
+    from eval.qa_run import QAEval, run_qa
+    from eval.report import write_report
+    from eval.runner import RunDir
+
+    runs_dir = _prepare(args, config)
+    book = "closed" if args.closed_book else args.retriever
+    spec = QAEval(args.dataset, runs_dir / (args.name or f"qa-{args.dataset}-{book}"), closed_book=args.closed_book,
+                  judge=args.judge, retriever=args.retriever, limit=args.limit, index_dir=args.index_dir)
+    metrics = run_qa(config, spec)
+    report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))
+    _print_summary(metrics, ("em", "f1", "answer_recall@5", "faithfulness", "deterministic_support"), report)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, config: Config) -> int:
+    from eval.compare import compare_table, load_metrics
+
+    print(compare_table([load_metrics(run, Path(config.ui.runs_dir)) for run in args.runs]))
+    return 0
+
+
+def cmd_faithfulness(args: argparse.Namespace, config: Config) -> int:
+    from eval.faithfulness import calibrate
+
+    runs_dir = _prepare(args, config)
+    table = calibrate(config, runs_dir / (args.name or "faithfulness-ares-nq"), judge=args.judge, limit=args.limit)
+    print(table)
+    return 0
+
+
+def cmd_scaling(args: argparse.Namespace, config: Config) -> int:
+    from eval.scaling import run_scaling
+
+    runs_dir = _prepare(args, config)
+    factors = [int(f) for f in args.factors.split(",")]
+    kinds = [k.strip() for k in args.kinds.split(",")]
+    table = run_scaling(config, args.dataset, runs_dir / (args.name or f"scaling-{args.dataset}"), factors, kinds,
+                        limit=args.limit)
+    print(table)
+    return 0
+
+
+def _print_summary(metrics: dict, keys: tuple[str, ...], report: Path) -> None:
+    shown = {k: metrics[k] for k in keys if k in metrics}
+    print(json.dumps({"queries": metrics.get("queries"), **shown, "latency_ms": metrics.get("latency_ms")}))
+    print(f"report: {report}")

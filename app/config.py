@@ -104,6 +104,16 @@ class LLMConfig:
 
 
 @dataclass
+class EvalConfig:
+    """`deeprag eval`: where indexes built for benchmarks are cached, how deep and how parallel runs go."""
+
+    index_cache_dir: Path = Path(".cache/indexes")  # one index per dataset and content settings
+    depth: int = 100  # documents kept per query (Recall@100, MAP@100)
+    chunks_per_doc: int = 2  # chunks fetched per wanted document, since a document may span several
+    workers: int = 4  # LLM requests in flight at once
+
+
+@dataclass
 class Config:
     index_dir: Path = field(default_factory=lambda: user_data_dir() / "index")
     data_dir: Path | None = None
@@ -114,6 +124,7 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def load_config(

@@ -1,0 +1,185 @@
+"""`deeprag eval retrieval`: index a BEIR corpus (cached), run its test queries, score documents.
+
+The index holds chunks and a BEIR document may become several of them, so each query's chunk ranking is
+collapsed to documents (a document ranks where its best chunk ranks) before scoring. Retrieval goes through
+the public ``Searcher`` like any user, asked for a deep list (``depth`` documents) so Recall@100 and
+MAP@100 are meaningful.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from app.config import Config, as_dict
+from eval.datasets import BeirSet, Question
+from eval.metrics import CUTOFFS, documents_from_chunks, rank_scores, score_run
+from eval.runner import RunDir, file_sha256, percentile, run_items
+from ingest.errors import DeepragError
+
+log = logging.getLogger(__name__)
+
+Setting = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
+SETTINGS: tuple[str, ...] = ("bm25", "dense", "hybrid", "hybrid+rerank")
+
+
+class RerankerUnavailable(DeepragError):
+    """hybrid+rerank was asked for but no cross-encoder could be loaded."""
+
+
+@dataclass
+class RetrievalEval:
+    """What to run: a BEIR set through one retrieval setting, into one run directory."""
+
+    dataset: BeirSet
+    setting: Setting
+    run_dir: Path
+    depth: int = 100  # documents kept per query
+    ignore_identical_ids: bool = False
+    limit: int | None = None  # first N queries only (smoke runs)
+    index_dir: Path | None = None  # None = the per-settings cache under eval.index_cache_dir
+
+
+def index_settings(config: Config) -> dict:
+    """The settings that decide an index's content (and so its cache key)."""
+    return {
+        "embedding_model": config.embedding.model,
+        "max_tokens": config.chunking.max_tokens,
+        "overlap_tokens": config.chunking.overlap_tokens,
+        "index": dataclasses.asdict(config.index),
+    }
+
+
+def cached_index_dir(config: Config, dataset: BeirSet, corpus_sha256: str) -> Path:
+    key = json.dumps({**index_settings(config), "corpus_sha256": corpus_sha256}, sort_keys=True)
+    return Path(config.eval.index_cache_dir) / f"{dataset.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def ensure_index(config: Config, corpus: Path, index_dir: Path) -> None:
+    """Ingest the corpus into ``index_dir``; a no-op (seconds) when it is already there and unchanged."""
+    from ingest.pipeline import Ingestor
+
+    started = time.perf_counter()
+    summary = Ingestor(dataclasses.replace(config, index_dir=index_dir)).run([corpus])
+    if summary.skipped:
+        raise DeepragError(f"could not index {corpus}: {summary.skipped[0].reason}")
+    if summary.chunks_embedded:
+        log.info("indexed %s: %d chunks in %.0f s → %s", corpus, summary.chunks_embedded,
+                 time.perf_counter() - started, index_dir)
+
+
+def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
+    """Run (or resume) one retrieval evaluation; returns the metrics written to metrics.json."""
+    from retrieval.searcher import Searcher
+
+    hashes = {
+        "corpus": file_sha256(spec.dataset.corpus),
+        "queries": file_sha256(spec.dataset.root / "queries.jsonl"),
+    }
+    index_dir = spec.index_dir or cached_index_dir(config, spec.dataset, hashes["corpus"])
+    ensure_index(config, spec.dataset.corpus, index_dir)
+
+    mode = "hybrid" if spec.setting == "hybrid+rerank" else spec.setting
+    rerank = spec.setting == "hybrid+rerank"
+    chunk_depth = spec.depth * config.eval.chunks_per_doc
+    search_config = dataclasses.replace(
+        config, index_dir=index_dir,
+        retrieval=dataclasses.replace(config.retrieval, candidates=max(config.retrieval.candidates, chunk_depth)),
+    )
+    searcher = Searcher(search_config)
+    reranker_name = config.retrieval.reranker_model if rerank else None
+
+    run = RunDir(spec.run_dir)
+    run.start({
+        "kind": "retrieval",
+        "dataset": spec.dataset.name,
+        "dataset_path": str(spec.dataset.root),
+        "file_sha256": hashes,
+        "setting": spec.setting,
+        "reranker_model": reranker_name,
+        "embedding_model": searcher.snapshot.manifest.embedder,
+        "index_dir": str(index_dir),
+        "index_settings": index_settings(config),
+        "depth": spec.depth,
+        "chunk_depth": chunk_depth,
+        "ignore_identical_ids": spec.ignore_identical_ids,
+        "limit": spec.limit,
+        "config": _public(as_dict(search_config)),
+    })
+
+    def work(question: Question) -> dict:
+        started = time.perf_counter()
+        deep = searcher.search(question.text, k=chunk_depth, mode=mode, rerank=False)
+        latency_ms = (time.perf_counter() - started) * 1000
+        chunk_docs = [hit.chunk.doc_id for hit in deep.hits]
+        timings = dict(deep.timings_ms)
+        if rerank:
+            started = time.perf_counter()
+            top = searcher.search(question.text, k=config.retrieval.rerank_candidates, mode=mode, rerank=True)
+            latency_ms = (time.perf_counter() - started) * 1000  # what a user waits for: one reranked search
+            if not top.reranked:
+                raise RerankerUnavailable(
+                    f"reranker '{config.retrieval.reranker_model}' cannot be loaded; pass --reranker with a local "
+                    "CrossEncoder folder, or evaluate bm25/dense/hybrid"
+                )
+            # The reranked head, then the rest of the fused list in its own order.
+            chunk_docs = [hit.chunk.doc_id for hit in top.hits] + chunk_docs
+            timings = dict(top.timings_ms)
+        docs = [d for d in documents_from_chunks(chunk_docs) if not (spec.ignore_identical_ids and d == question.id)]
+        docs = docs[: spec.depth]
+        qrels = {question.id: spec.dataset.qrels[question.id]}
+        scores = score_run(qrels, {question.id: rank_scores(docs)}).per_query.get(question.id, {})
+        return {
+            "id": question.id,
+            "query": question.text,
+            "docs": docs,
+            "relevant": sorted(d for d, g in qrels[question.id].items() if g > 0),
+            "metrics": scores,
+            "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+            "latency_ms": round(latency_ms, 3),
+        }
+
+    questions = list(spec.dataset.queries.values())[: spec.limit]
+    records = run_items(
+        run, questions, key=lambda q: q.id, work=work, workers=1,
+        running=lambda rs: f"nDCG@10 {sum(r['metrics'].get('ndcg@10', 0) for r in rs) / len(rs):.3f}",
+        desc=f"{spec.dataset.name} {spec.setting}",
+    )
+    metrics = summarize(spec, records)
+    run.write_metrics(metrics)
+    return metrics
+
+
+def summarize(spec: RetrievalEval, records: list[dict]) -> dict:
+    """Scores over all records (one pytrec_eval pass), latency percentiles and peak memory."""
+    qrels = {r["id"]: spec.dataset.qrels[r["id"]] for r in records}
+    run = {r["id"]: rank_scores(r["docs"]) for r in records}
+    scores = score_run(qrels, run, ignore_identical_ids=spec.ignore_identical_ids)
+    latencies = [r["latency_ms"] for r in records]
+    stages = sorted({stage for r in records for stage in r["timings_ms"]})
+    return {
+        "kind": "retrieval",
+        "dataset": spec.dataset.name,
+        "setting": spec.setting,
+        "queries": len(records),
+        "queries_scored": scores.queries_scored,
+        "queries_without_relevant": len(scores.queries_without_relevant),
+        **{name: round(value, 4) for name, value in scores.means.items()},
+        "recall_curve": {str(k): round(scores.means[f"recall@{k}"], 4) for k in CUTOFFS},
+        "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2)},
+        "stage_ms_p50": {s: round(percentile([r["timings_ms"].get(s, 0.0) for r in records], 50), 2) for s in stages},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _public(config: dict) -> dict:
+    """The config for config.json, without the API key."""
+    config.get("llm", {}).pop("api_key", None)
+    return config

@@ -1,0 +1,78 @@
+"""Run directories: resume after an interruption, torn lines, settings conflicts, bounded parallelism."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from eval.runner import RunConflict, RunDir, run_items
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_without_redoing_finished_items(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start({"dataset": "toy"})
+    calls: list[str] = []
+
+    def failing(item: str) -> dict:
+        if item == "c":
+            raise Interrupted  # stands in for Ctrl-C / a killed process
+        calls.append(item)
+        return {"id": item, "value": item.upper()}
+
+    with pytest.raises(Interrupted):
+        run_items(run, ["a", "b", "c", "d"], key=str, work=failing)
+    assert calls == ["a", "b"]
+
+    calls.clear()
+    records = run_items(run, ["a", "b", "c", "d"], key=str, work=lambda item: (calls.append(item), {"id": item, "value": item.upper()})[1])
+    assert calls == ["c", "d"]
+    assert [r["id"] for r in records] == ["a", "b", "c", "d"]
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+
+
+def test_a_torn_last_line_is_redone(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start({})
+    with open(tmp_path / "run" / "results.jsonl", "w") as handle:
+        handle.write(json.dumps({"id": "a"}) + "\n" + '{"id": "b", "val')
+    done: list[str] = []
+    run_items(run, ["a", "b"], key=str, work=lambda item: (done.append(item), {"id": item})[1])
+    assert done == ["b"]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    RunDir(tmp_path / "run").start({"setting": "bm25"})
+    with pytest.raises(RunConflict, match="setting"):
+        RunDir(tmp_path / "run").start({"setting": "dense"})
+
+
+def test_config_json_records_the_git_commit(tmp_path):
+    RunDir(tmp_path / "run").start({"setting": "bm25"})
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["setting"] == "bm25"
+    assert "git_commit" in record
+
+
+def test_parallel_work_stays_within_the_bound(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start({})
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def work(item: int) -> dict:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+        return {"id": str(item)}
+
+    records = run_items(run, list(range(20)), key=str, work=work, workers=3)
+    assert peak[0] == 3
+    assert [r["id"] for r in records] == [str(i) for i in range(20)]
