@@ -68,6 +68,7 @@ class IngestConfig:
     include: list[str] = field(default_factory=list)  # empty = every supported file type
     exclude: list[str] = field(default_factory=lambda: [".*", "**/.*", "**/.*/**", "**/__pycache__/**"])
     max_file_mb: float = 100.0
+    commit_every_chunks: int = 512  # work committed together; a killed run loses at most this much
 
 
 @dataclass
@@ -104,6 +105,18 @@ class LLMConfig:
 
 
 @dataclass
+class ServeConfig:
+    """How `deeprag serve` starts vLLM. vLLM runs from its own venv because its pins are strict."""
+
+    preset: str = "cpu-small"  # a preset name (`deeprag serve --list`) or any model name / folder
+    venv: Path | None = None  # None = user_data_dir()/vllm-venv, created by scripts/install-vllm.sh
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cpu_kvcache_gib: int = 4  # VLLM_CPU_KVCACHE_SPACE for the CPU build
+    startup_timeout_s: float = 600.0
+
+
+@dataclass
 class EvalConfig:
     """`deeprag eval`: where indexes built for benchmarks are cached, how deep and how parallel runs go."""
 
@@ -125,6 +138,7 @@ class Config:
     ui: UIConfig = field(default_factory=UIConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def load_config(
@@ -165,11 +179,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """``DEEPRAG_*`` variables that name a setting. Other ``DEEPRAG_*`` names (test switches, the config
+    path) are not settings and are left alone; a typo inside a known section is still reported."""
+    top_level = {f.name for f in dataclasses.fields(Config)}
     nested: dict[str, Any] = {}
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX):
             continue
         parts = name[len(ENV_PREFIX):].lower().split("__")
+        if parts[0] not in top_level:
+            continue
         target = nested
         for part in parts[:-1]:
             target = target.setdefault(part, {})

@@ -31,7 +31,6 @@ from ingest.readers import read_file
 
 log = logging.getLogger(__name__)
 
-GROUP_CHUNKS = 512  # chunks embedded and committed together
 EMBED_CALL = 128  # texts per encode call: large enough for the model, small enough for a lively progress bar
 
 
@@ -175,7 +174,7 @@ class Ingestor:
     def _chunked_groups(
         self, pending: list[_Pending], summary: IngestSummary
     ) -> Iterator[list[tuple[_Pending, list[Chunk]]]]:
-        """Read and chunk files lazily, yielding groups of about GROUP_CHUNKS chunks."""
+        """Read and chunk files lazily, yielding groups of about ingest.commit_every_chunks chunks."""
         embedder = self.embedder
         plan = ChunkingPlan(min(self.config.chunking.max_tokens, embedder.max_tokens), self.config.chunking.overlap_tokens)
         group: list[tuple[_Pending, list[Chunk]]] = []
@@ -195,7 +194,7 @@ class Ingestor:
                 continue
             group.append((item, chunks))
             size += len(chunks)
-            if size >= GROUP_CHUNKS:
+            if size >= self.config.ingest.commit_every_chunks:
                 yield group
                 group, size = [], 0
         if group:

@@ -113,10 +113,11 @@ def read_pdf(path: Path) -> list[Document]:
 
 def read_docx(path: Path) -> list[Document]:
     import docx
+    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
         raise UnreadableFile(f"corrupt DOCX ({type(exc).__name__}: {_first_line(exc)})") from None
     paragraphs = [p.text for p in document.paragraphs if p.text.strip()]
     for table in document.tables:

@@ -1,7 +1,7 @@
 """FAISS indexes with stable ids (chunk ids from the docstore), kept in step with the docstore.
 
-Every kind sits behind ``IndexIDMap2`` so search returns chunk ids and the set of stored ids can be read
-back. Exact and IVF-PQ indexes are updated in place (add / remove by id); HNSW cannot remove vectors, so a
+Search returns chunk ids: exact and HNSW indexes sit behind ``IndexIDMap2``; IVF-PQ stores ids itself (an
+ID map over IVF would mis-number ids after a removal, since IVF does not shift them). Exact and IVF-PQ indexes are updated in place (add / remove by id); HNSW cannot remove vectors, so a
 removal rebuilds it from the vectors stored in the docstore. (llama-index's FaissVectorStore cannot delete,
 which is why this thin wrapper exists.)
 """
@@ -24,7 +24,8 @@ IVFPQ_MIN_CHUNKS = 1000
 
 
 def _inner(index: faiss.Index) -> faiss.Index:
-    return faiss.downcast_index(index.index)
+    index = faiss.downcast_index(index)
+    return faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
 
 
 def kind_of(index: faiss.Index) -> str:
@@ -37,6 +38,14 @@ def kind_of(index: faiss.Index) -> str:
 
 
 def stored_ids(index: faiss.Index) -> np.ndarray:
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexIVF):
+        lists = index.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
+            for n in range(index.nlist) if lists.list_size(n)
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
     return faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
@@ -49,7 +58,7 @@ def build(config: IndexConfig, dimension: int, ids: np.ndarray, vectors: np.ndar
         inner.hnsw.efConstruction = max(40, 2 * config.hnsw_m)
     else:
         inner = _trained_ivfpq(config, dimension, vectors)
-    index = faiss.IndexIDMap2(inner)
+    index = inner if config.kind == "ivfpq" else faiss.IndexIDMap2(inner)
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
     configure_search(index, config)
