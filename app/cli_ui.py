@@ -1,0 +1,60 @@
+"""`deeprag ui`: serve the Streamlit app (app/ui/main.py) on this machine.
+
+The app reads its configuration the usual way (file → environment → flags): this command passes its
+--config and --index to the app as DEEPRAG_CONFIG and DEEPRAG_INDEX_DIR, since Streamlit runs the script
+in a fresh interpreter of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app.config import Config
+
+APP = Path(__file__).resolve().parent / "ui" / "main.py"
+
+
+def register(sub: "argparse._SubParsersAction") -> None:
+    """Add `deeprag ui`."""
+    ui = sub.add_parser("ui", help="open the chat UI in a browser (Streamlit)")
+    ui.add_argument("--host", help="address to listen on (default: ui.host, 127.0.0.1)")
+    ui.add_argument("--port", type=int, help="port (default: ui.port, 8501)")
+    ui.add_argument("--headless", action="store_true", help="do not open a browser window")
+    ui.set_defaults(handler=cmd_ui)
+
+
+def streamlit_command(args: argparse.Namespace, config: Config) -> list[str]:
+    """The `streamlit run` command line for these settings."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", args.host or config.ui.host,
+        "--server.port", str(args.port or config.ui.port),
+        "--server.headless", "true" if args.headless else "false",
+        # Uploads larger than ingestion accepts are refused by the browser already (Streamlit counts whole MB).
+        "--server.maxUploadSize", str(max(1, math.ceil(config.ingest.max_file_mb))),
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]
+
+
+def launch(args: argparse.Namespace, config: Config) -> subprocess.Popen:
+    """Start the Streamlit server for ``args`` (parsed by this module's parser) and return the process."""
+    env = dict(os.environ)
+    if args.config:
+        env["DEEPRAG_CONFIG"] = str(Path(args.config).resolve())
+    if args.index_dir:
+        env["DEEPRAG_INDEX_DIR"] = str(Path(args.index_dir).resolve())
+    return subprocess.Popen(streamlit_command(args, config), env=env)
+
+
+def cmd_ui(args: argparse.Namespace, config: Config) -> int:
+    process = launch(args, config)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:  # Streamlit got the same Ctrl-C and shuts down on its own
+        return process.wait()

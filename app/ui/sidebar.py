@@ -1,0 +1,109 @@
+"""The settings sidebar: index, retrieval and LLM settings, persisted to the user's settings file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from app.config import Config
+from app.ui.resources import llm_health
+from app.ui.settings import MODES, UISettings, load_settings, save_settings
+from ingest.index_dir import Manifest, open_docstore
+from ingest.errors import DeepragError
+
+
+def render_sidebar(base_config: Config) -> Config:
+    """Draw the sidebar and return the configuration this session's pages should use."""
+    if "settings" not in st.session_state:
+        settings = load_settings(base_config)
+        if os.environ.get("DEEPRAG_INDEX_DIR"):  # `deeprag ui --index DIR` wins over the remembered index
+            settings.index_dir = str(base_config.index_dir)
+            settings.remember_index(settings.index_dir)
+        st.session_state["settings"] = settings
+    settings: UISettings = st.session_state["settings"]
+    for key, value in _widget_values(settings).items():
+        st.session_state.setdefault(key, value)  # widgets are keyed and take their first value from here
+
+    with st.sidebar:
+        st.subheader("Index")
+        st.selectbox("Index directory", settings.known_indexes, key="set_index")
+        st.caption(index_status(Path(st.session_state["set_index"])))
+        st.text_input("Open another index directory", key="set_new_index", on_change=_add_index,
+                      placeholder="/path/to/index", help="Press Enter; a new folder becomes a new, empty index")
+
+        st.subheader("Retrieval")
+        st.slider("Passages (top-k)", 1, 20, key="set_k")
+        st.radio("Mode", MODES, horizontal=True, key="set_mode")
+        no_reranker = not base_config.retrieval.reranker_model
+        st.toggle("Rerank with the cross-encoder", disabled=no_reranker, key="set_rerank",
+                  help="retrieval.reranker_model is empty" if no_reranker else None)
+
+        st.subheader("LLM")
+        st.slider("Temperature", 0.0, 1.5, step=0.05, key="set_temperature")
+        st.number_input("Max answer tokens", 16, 8192, step=16, key="set_max_tokens")
+        st.text_input("Endpoint", key="set_base_url")
+        st.text_input("Model", key="set_model", placeholder="(first model the server lists)")
+        ok, line = llm_health(st.session_state["set_base_url"].strip(), st.session_state["set_model"].strip(),
+                              base_config.llm.api_key)
+        st.markdown(f"{'🟢 LLM ' + line if ok else '🔴 LLM unreachable'}", help=None if ok else line)
+
+    chosen = UISettings(
+        index_dir=st.session_state["set_index"],
+        k=int(st.session_state["set_k"]),
+        mode=st.session_state["set_mode"],
+        rerank=bool(st.session_state["set_rerank"]) and not no_reranker,
+        temperature=float(st.session_state["set_temperature"]),
+        max_tokens=int(st.session_state["set_max_tokens"]),
+        llm_base_url=st.session_state["set_base_url"].strip(),
+        llm_model=st.session_state["set_model"].strip(),
+        known_indexes=settings.known_indexes,
+    )
+    if chosen != settings:
+        st.session_state["settings"] = settings = chosen
+        save_settings(settings)
+    return settings.apply(base_config)
+
+
+def _widget_values(settings: UISettings) -> dict[str, object]:
+    return {
+        "set_index": settings.index_dir,
+        "set_k": settings.k,
+        "set_mode": settings.mode,
+        "set_rerank": settings.rerank,
+        "set_temperature": settings.temperature,
+        "set_max_tokens": settings.max_tokens,
+        "set_base_url": settings.llm_base_url,
+        "set_model": settings.llm_model,
+    }
+
+
+def _add_index() -> None:
+    """Callback: remember a typed index directory and select it."""
+    typed = st.session_state.get("set_new_index", "").strip()
+    if not typed:
+        return
+    path = str(Path(typed).expanduser().resolve())
+    settings: UISettings = st.session_state["settings"]
+    settings.remember_index(path)
+    settings.index_dir = path
+    st.session_state["set_index"] = path
+    st.session_state["set_new_index"] = ""
+    save_settings(settings)
+
+
+def index_status(directory: Path) -> str:
+    """One line under the index picker: how much is in it, or that it is new."""
+    try:
+        Manifest.read(directory)
+    except DeepragError as exc:
+        if not (directory / "manifest.json").exists():
+            return "No index here yet: add documents on the Documents page."
+        return f"⚠️ {exc}"
+    docstore = open_docstore(directory)
+    try:
+        files = docstore.files()
+        return f"{len(files):,} files · {docstore.chunk_count():,} chunks"
+    finally:
+        docstore.close()

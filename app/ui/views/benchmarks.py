@@ -1,0 +1,73 @@
+"""Benchmarks page: the runs `deeprag eval` wrote under ui.runs_dir, one at a time or two side by side."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import streamlit as st
+
+from app.config import Config
+from app.ui.runs import Run, compare, list_runs
+
+config: Config = st.session_state["config"]
+runs_dir = Path(config.ui.runs_dir)
+
+st.title("Benchmarks")
+runs = list_runs(runs_dir)
+if not runs:
+    st.info(f"No runs in `{runs_dir.resolve()}` yet. Create one with `deeprag eval …`; each run is a folder there.")
+    st.stop()
+
+st.dataframe(
+    [
+        {
+            "run": run.name,
+            "kind": (run.metrics or {}).get("kind"),
+            "dataset": (run.metrics or {}).get("dataset"),
+            "queries": (run.metrics or {}).get("queries"),
+            "status": "finished" if run.finished else "unfinished",
+            "updated": dt.datetime.fromtimestamp(run.modified).strftime("%Y-%m-%d %H:%M"),
+        }
+        for run in runs
+    ],
+    hide_index=True,
+    use_container_width=True,
+)
+by_name = {run.name: run for run in runs}
+
+
+def show_plots(run: Run) -> None:
+    for plot in run.plots:
+        st.image(str(plot), caption=plot.name)
+
+
+single, side_by_side = st.tabs(["One run", "Compare two runs"])
+with single:
+    run = by_name[st.selectbox("Run", list(by_name), key="bench_run")]
+    if not run.finished:
+        st.warning("This run has no metrics.json yet (still running, or stopped early).")
+    metrics, report, plots, settings = st.tabs(["Metrics", "Report", "Plots", "Config"])
+    with metrics:
+        st.dataframe([{"metric": k, "value": v} for k, v in run.numbers().items()], hide_index=True)
+    with report:
+        st.markdown(run.report_text() or "_no report.md_")
+    with plots:
+        if run.plots:
+            show_plots(run)
+        else:
+            st.caption("no plots")
+    with settings:
+        st.json(run.config or {})
+with side_by_side:
+    if len(runs) < 2:
+        st.info("Only one run so far; a comparison needs two.")
+    else:
+        left_col, right_col = st.columns(2)
+        a = by_name[left_col.selectbox("Run A", list(by_name), index=0, key="bench_a")]
+        b = by_name[right_col.selectbox("Run B", list(by_name), index=1, key="bench_b")]
+        st.dataframe(compare(a, b), hide_index=True, use_container_width=True)
+        with left_col:
+            show_plots(a)
+        with right_col:
+            show_plots(b)
