@@ -1,7 +1,139 @@
-"""`deeprag` subcommands for the answer half (filled in by its issue)."""
+"""`deeprag serve` and `deeprag ask`: thin wrappers over app.serve and app.answer."""
+
+from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from app.config import Config
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add this module's subcommands; each sets `handler(args, config) -> int`."""
+    serve = sub.add_parser("serve", help="start a vLLM server (OpenAI-compatible) for `deeprag ask`")
+    serve.add_argument("--preset", help="preset name (see --list) or any model name / folder; default: serve.preset")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--vllm-args", default="", help="extra vLLM flags, one quoted string; they override the preset's")
+    serve.add_argument("--dry-run", action="store_true", help="print the exact command instead of running it")
+    serve.add_argument("--list", action="store_true", help="list the presets")
+    serve.add_argument("--plan", action="store_true", help="print the GPU memory plan instead of serving")
+    serve.add_argument("--gpus", default="8xH200", help="for --plan: COUNTxMODEL, e.g. 8xH200, 16xH100")
+    serve.add_argument("--context", type=int, default=8192, help="for --plan: tokens per RAG request")
+    serve.add_argument("--model-config", type=Path, help="for --plan: a config.json (default: DeepSeek-V3's)")
+    serve.set_defaults(handler=cmd_serve)
+
+    ask = sub.add_parser("ask", help="answer a question from the index with the LLM, citing passages")
+    ask.add_argument("question", nargs="?", help="the question (omit with --chat)")
+    ask.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    ask.add_argument("--chat", action="store_true", help="interactive conversation; follow-ups use the history")
+    ask.add_argument("--k", type=int, help="passages to retrieve")
+    ask.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
+    ask.add_argument("--reranker", help="CrossEncoder name or folder")
+    ask.add_argument("--base-url", help="OpenAI-compatible server URL (default: llm.base_url)")
+    ask.add_argument("--model", help="model name on that server (default: the first it serves)")
+    ask.set_defaults(handler=cmd_ask)
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from app.serve import plan, presets
+
+    if args.list:
+        for preset in presets.PRESETS.values():
+            print(f"{preset.name:<24} {preset.description}")
+        print(f"{'<model name or folder>':<24} any other model, with the CPU defaults")
+        return 0
+    settings = config.serve
+    settings.host = args.host or settings.host
+    settings.port = args.port or settings.port
+    preset = presets.resolve(args.preset or settings.preset)
+    if args.plan:
+        chosen = preset if args.preset and preset.device == "gpu" else None
+        print(plan.render(plan.make_plan(args.gpus, args.context, args.model_config, chosen)))
+        return 0
+    from app.serve.launcher import server_for_preset
+
+    server = server_for_preset(settings, preset, tuple(shlex.split(args.vllm_args)), dry_run=args.dry_run)
+    if args.dry_run:
+        print(presets.shell_command(server.argv, server.env))
+        if preset.notes:
+            print(f"# {preset.notes}")
+        return 0
+    # SIGTERM/SIGHUP end the process through SystemExit, so the `with` block below stops vLLM too.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    with server:
+        print(f"starting vLLM ({preset.name}); log: {server.log_path}", file=sys.stderr)
+        server.wait_healthy(settings.startup_timeout_s)
+        print(f"vLLM is serving {preset.served_name} at {server.url}  (Ctrl-C stops it)", flush=True)
+        return server.wait()
+
+
+def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
+    from app.llm import LLMError
+
+    config.llm.base_url = args.base_url or config.llm.base_url
+    config.llm.model = args.model or config.llm.model
+    if not args.chat and not args.question:
+        print("deeprag: ask needs a question (or --chat)", file=sys.stderr)
+        return 2
+    pipeline = AnswerPipeline(config)
+    history: list[dict[str, str]] = []
+    questions = _chat_questions() if args.chat else [args.question]
+    for question in questions:
+        try:
+            answer = None
+            for event in pipeline.stream(question, history):
+                if isinstance(event, Retrieved) and event.rewritten and not args.json:
+                    print(f"(searching for: {event.query})", file=sys.stderr)
+                elif isinstance(event, TokenDelta) and (args.stream or args.chat) and not args.json:
+                    print(event.text, end="", flush=True)
+                elif isinstance(event, Finished):
+                    answer = event.answer
+        except LLMError as exc:
+            if exc.hits and not args.json:
+                _print_sources(exc.hits, cited=set())
+            raise
+        assert answer is not None
+        if args.json:
+            print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            print(answer.text if not (args.stream or args.chat) else "")
+            _print_sources(answer.hits, cited={c.number for c in answer.citations})
+            print(_timing_line(answer), file=sys.stderr)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+    return 0
+
+
+def _chat_questions():
+    """Questions typed at a prompt until an empty line or end of input."""
+    while True:
+        try:
+            line = input("\nyou> ").strip()
+        except EOFError:
+            return
+        if not line:
+            return
+        yield line
+
+
+def _print_sources(hits, cited: set[int]) -> None:
+    print("\nsources:")
+    for number, hit in enumerate(hits, 1):
+        c = hit.chunk
+        where = c.source + (f" p.{c.page}" if c.page else "") + f" [{c.start}:{c.end}]"
+        print(f"  {'*' if number in cited else ' '}[{number}] {c.title or '(untitled)'}  ({where})")
+
+
+def _timing_line(answer) -> str:
+    t = answer.timings_ms
+    stages = ", ".join(f"{name} {t[name] / 1000:.2f} s" for name in
+                       ("rewrite", "retrieve", "rerank", "first_token", "total") if name in t)
+    return (f"({answer.model}; {stages}; {answer.usage.prompt_tokens} prompt + "
+            f"{answer.usage.completion_tokens} answer tokens)")
