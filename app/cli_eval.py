@@ -83,7 +83,8 @@ def cmd_retrieval(args: argparse.Namespace, config: Config) -> int:
     name = args.name or f"{dataset.name}-{args.retriever.replace('+', '-')}"
     spec = RetrievalEval(
         dataset, args.retriever, runs_dir / name, depth=config.eval.depth,
-        ignore_identical_ids=args.ignore_identical_ids, limit=args.limit, index_dir=args.index_dir,
+        ignore_identical_ids=args.ignore_identical_ids, limit=args.limit,
+        index_dir=getattr(args, "index_dir", None),
     )
     metrics = run_retrieval(config, spec)
     report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))
@@ -99,7 +100,8 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
     runs_dir = _prepare(args, config)
     book = "closed" if args.closed_book else args.retriever
     spec = QAEval(args.dataset, runs_dir / (args.name or f"qa-{args.dataset}-{book}"), closed_book=args.closed_book,
-                  judge=args.judge, retriever=args.retriever, limit=args.limit, index_dir=args.index_dir)
+                  judge=args.judge, retriever=args.retriever, limit=args.limit,
+                  index_dir=getattr(args, "index_dir", None))
     metrics = run_qa(config, spec)
     report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))
     _print_summary(metrics, ("em", "f1", "answer_recall@5", "faithfulness", "deterministic_support"), report)
@@ -128,8 +130,8 @@ def cmd_scaling(args: argparse.Namespace, config: Config) -> int:
     runs_dir = _prepare(args, config)
     factors = [int(f) for f in args.factors.split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
-    table = run_scaling(config, args.dataset, runs_dir / (args.name or f"scaling-{args.dataset}"), factors, kinds,
-                        limit=args.limit)
+    table = run_scaling(config, args.dataset, runs_dir / (args.name or f"scaling-{Path(args.dataset).name}"), factors, kinds,
+                        limit=args.limit, index_dir=getattr(args, "index_dir", None))
     print(table)
     return 0
 

@@ -124,6 +124,7 @@ class EvalConfig:
     depth: int = 100  # documents kept per query (Recall@100, MAP@100)
     chunks_per_doc: int = 2  # chunks fetched per wanted document, since a document may span several
     workers: int = 4  # LLM requests in flight at once
+    answer_max_tokens: int = 64  # benchmark answers are short phrases; a cap keeps CPU decoding bounded
 
 
 @dataclass

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.config import Config, as_dict
+from app.config import Config
 from eval.datasets import BeirSet, Question
 from eval.metrics import CUTOFFS, documents_from_chunks, rank_scores, score_run
-from eval.runner import RunDir, file_sha256, percentile, run_items
+from eval.runner import RunDir, file_sha256, percentile, public_settings, run_items
 from ingest.errors import DeepragError
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
         "chunk_depth": chunk_depth,
         "ignore_identical_ids": spec.ignore_identical_ids,
         "limit": spec.limit,
-        "config": _public(as_dict(search_config)),
+        "config": public_settings(search_config),
     })
 
     def work(question: Question) -> dict:
@@ -177,9 +177,3 @@ def summarize(spec: RetrievalEval, records: list[dict]) -> dict:
         "stage_ms_p50": {s: round(percentile([r["timings_ms"].get(s, 0.0) for r in records], 50), 2) for s in stages},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-
-
-def _public(config: dict) -> dict:
-    """The config for config.json, without the API key."""
-    config.get("llm", {}).pop("api_key", None)
-    return config

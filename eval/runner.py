@@ -15,11 +15,14 @@ import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 from tqdm import tqdm
 
 from ingest.errors import DeepragError
+
+if TYPE_CHECKING:
+    from app.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,15 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def public_settings(config: "Config") -> dict:
+    """Every setting, for config.json, without the LLM API key."""
+    from app.config import as_dict
+
+    settings = as_dict(config)
+    settings["llm"].pop("api_key", None)
+    return settings
 
 
 def file_sha256(path: Path) -> str:

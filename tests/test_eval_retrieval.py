@@ -110,3 +110,48 @@ def test_shared_qa_sets_load_with_their_sizes():
 def test_compare_names_a_missing_run(tmp_path):
     with pytest.raises(RunMissing, match="no finished run 'ghost'"):
         load_metrics("ghost", tmp_path)
+
+
+def test_hybrid_rerank_reranks_the_head_and_keeps_the_rest(workspace, tiny_cross_encoder):
+    assert main(["eval", "retrieval", "--dataset", str(workspace), "--retriever", "hybrid+rerank",
+                 "--reranker", tiny_cross_encoder]) == 0
+    config = json.loads(Path("runs/toy-hybrid-rerank/config.json").read_text())
+    assert config["reranker_model"] == tiny_cross_encoder
+    records = [json.loads(line) for line in Path("runs/toy-hybrid-rerank/results.jsonl").read_text().splitlines()]
+    assert all("rerank" in r["timings_ms"] for r in records)
+    assert all(sorted(r["docs"]) == sorted(DOCS) for r in records)  # every document, each once
+
+
+def test_hybrid_rerank_without_a_loadable_reranker_is_a_clear_error(workspace, capsys):
+    code = main(["eval", "retrieval", "--dataset", str(workspace), "--retriever", "hybrid+rerank",
+                 "--reranker", str(workspace / "no-such-model")])
+    assert code == 2
+    assert "cannot be loaded" in capsys.readouterr().err
+
+
+def test_scaling_adds_distractors_and_reports_each_kind(workspace):
+    assert main(["eval", "scaling", "--dataset", str(workspace), "--factors", "0,3", "--kinds", "exact,hnsw"]) == 0
+    metrics = json.loads(Path("runs/scaling-toy/metrics.json").read_text())
+    rows = {(r["kind"], r["factor"]): r for r in metrics["rows"]}
+    assert rows[("exact", 0)]["vectors"] == 5 and rows[("exact", 3)]["vectors"] == 20
+    assert rows[("exact", 3)]["index_mb"] > rows[("exact", 0)]["index_mb"]
+    assert rows[("exact", 0)]["ndcg@10"] >= rows[("exact", 3)]["ndcg@10"]
+    assert (Path("runs/scaling-toy") / "scaling.png").stat().st_size > 0
+
+
+def test_distractors_are_unit_vectors_among_the_data():
+    import numpy as np
+
+    from eval.scaling import distractors
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(50, 32)).astype(np.float32) + 3.0  # a cluster away from the origin
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    made = distractors(data, 200, seed=7)
+    assert made.shape == (200, 32)
+    assert np.allclose(np.linalg.norm(made, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(made, distractors(data, 200, seed=7))
+    random_units = rng.normal(size=(200, 32))
+    random_units /= np.linalg.norm(random_units, axis=1, keepdims=True)
+    # Nearer the data than random directions are: the best cosine to a real vector is much higher.
+    assert (made @ data.T).max(axis=1).mean() > (random_units @ data.T).max(axis=1).mean() + 0.3
