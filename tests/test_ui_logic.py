@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_config
 from app.ui.jobs import JobBusy, JobRunner
 from app.ui.runs import compare, list_runs
 from app.ui.settings import UISettings, load_settings, save_settings

@@ -32,7 +32,7 @@ st.dataframe(
         for run in runs
     ],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
 )
 by_name = {run.name: run for run in runs}
 
@@ -66,7 +66,7 @@ with side_by_side:
         left_col, right_col = st.columns(2)
         a = by_name[left_col.selectbox("Run A", list(by_name), index=0, key="bench_a")]
         b = by_name[right_col.selectbox("Run B", list(by_name), index=1, key="bench_b")]
-        st.dataframe(compare(a, b), hide_index=True, use_container_width=True)
+        st.dataframe(compare(a, b), hide_index=True, width="stretch")
         with left_col:
             show_plots(a)
         with right_col:

@@ -112,7 +112,7 @@ else:
             for r in records
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.caption(f"{len(records):,} documents · {sum(r.chunk_count for r in records):,} chunks")
     with st.expander("Delete documents"):
