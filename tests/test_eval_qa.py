@@ -1,0 +1,42 @@
+"""QA scoring pieces that need no server: citation stripping, aggregation, the open-domain guard."""
+
+import pytest
+
+from app.config import Config
+from eval.qa_run import NoPassageCollection, QAEval, _without_citations, run_qa, summarize
+from eval.metrics import exact_match
+
+
+def test_citations_do_not_cost_exact_match():
+    assert exact_match(_without_citations("Wilhelm Conrad Röntgen [1]."), ["Wilhelm Conrad Röntgen"]) == 1.0
+    assert exact_match(_without_citations("北京【2】"), ["北京"]) == 1.0
+    assert _without_citations("in 1901 [1, 3][2-4]").split() == ["in", "1901"]
+
+
+def record(id, em, f1, recall1, recall5, support, latency, judge=None):
+    return {"id": id, "em": em, "f1": f1, "answer_recall@1": recall1, "answer_recall@5": recall5,
+            "deterministic_support": support, "latency_ms": latency,
+            "timings_ms": {"total": latency, "first_token": latency / 2},
+            "prompt_tokens": 800, "completion_tokens": 10, **({"faithfulness": judge} if judge else {})}
+
+
+def test_summary_by_hand():
+    records = [
+        record("a", 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, {"score": 1.0, "unparsed": False}),
+        record("b", 0.0, 0.5, 0.0, 1.0, None, 300.0, {"score": None, "unparsed": True}),
+        record("c", 0.0, 0.0, 0.0, 0.0, 0.5, 200.0, {"score": 0.0, "unparsed": False}),
+    ]
+    metrics = summarize(QAEval("nq-oracle", run_dir=None), records, k=5)
+    assert metrics["em"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["f1"] == 0.5
+    assert metrics["answer_recall@1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["answer_recall@5"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["deterministic_support"] == 0.75  # the answer with no content words is not averaged in
+    assert metrics["faithfulness"] == 0.5 and metrics["judge_unparsed"] == 1  # unparsed is counted, not scored
+    assert metrics["latency_ms"] == {"p50": 200.0, "p95": 290.0}
+    assert metrics["stage_ms"]["first_token"]["p50"] == 100.0
+
+
+def test_open_domain_sets_need_a_passage_index_or_closed_book(tmp_path):
+    with pytest.raises(NoPassageCollection, match="--closed-book"):
+        run_qa(Config(), QAEval("triviaqa", run_dir=tmp_path / "run", limit=2))
