@@ -87,7 +87,8 @@ class LexicalIndex:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True)
-        self._bm25.save(str(directory), show_progress=False)
+        if len(self.ids):  # an empty bm25s index has nothing to save (and cannot)
+            self._bm25.save(str(directory), show_progress=False)
         np.save(directory / "chunk_ids.npy", self.ids)
         (directory / "deeprag_vocab.json").write_text(json.dumps(self._vocab, ensure_ascii=False), encoding="utf-8")
 

