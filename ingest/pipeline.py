@@ -46,6 +46,7 @@ class Ingestor:
         self.config = config
         self.directory = Path(config.index_dir)
         self._embedder = embedder
+        self._dimension = 0  # set from the manifest when the index is opened
 
     @property
     def embedder(self) -> Embedder:
@@ -54,9 +55,17 @@ class Ingestor:
         return self._embedder
 
     def manifest(self) -> Manifest:
+        """The manifest these settings produce. An existing index built with the configured model supplies
+        the dimension, so a run with nothing to embed never loads the model."""
+        manifest_path = self.directory / "manifest.json"
+        existing = Manifest.read(self.directory) if manifest_path.exists() else None
+        if existing is not None and existing.embedder == self.config.embedding.model:
+            name, dimension = existing.embedder, existing.dimension
+        else:
+            name, dimension = self.embedder.name, self.embedder.dimension
         return Manifest(
-            embedder=self.embedder.name,
-            dimension=self.embedder.dimension,
+            embedder=name,
+            dimension=dimension,
             max_tokens=self.config.chunking.max_tokens,
             overlap_tokens=self.config.chunking.overlap_tokens,
             index_kind=self.config.index.kind,
@@ -75,7 +84,7 @@ class Ingestor:
                 removals = [p for p in known if prune and not Path(p).exists()]
                 summary.removed = len(removals)
                 self._embed_and_commit(pending, removals, docstore, summary)
-                publish(self.directory, docstore, self.config.index, self.embedder.dimension)
+                publish(self.directory, docstore, self.config.index, self._dimension)
             finally:
                 docstore.close()
         summary.seconds = time.perf_counter() - started
@@ -91,7 +100,7 @@ class Ingestor:
                 if record is None:
                     raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
                 docstore.apply([], [key])
-                publish(self.directory, docstore, self.config.index, self.embedder.dimension)
+                publish(self.directory, docstore, self.config.index, self._dimension)
                 return record.chunk_count
             finally:
                 docstore.close()
@@ -105,6 +114,7 @@ class Ingestor:
             Manifest.read(self.directory).require_same_content(wanted, self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         wanted.write(self.directory)
+        self._dimension = wanted.dimension
         return open_docstore(self.directory)
 
     def _changed_files(
@@ -175,6 +185,8 @@ class Ingestor:
         self, pending: list[_Pending], summary: IngestSummary
     ) -> Iterator[list[tuple[_Pending, list[Chunk]]]]:
         """Read and chunk files lazily, yielding groups of about ingest.commit_every_chunks chunks."""
+        if not pending:
+            return
         embedder = self.embedder
         plan = ChunkingPlan(min(self.config.chunking.max_tokens, embedder.max_tokens), self.config.chunking.overlap_tokens)
         group: list[tuple[_Pending, list[Chunk]]] = []
@@ -206,7 +218,7 @@ class Ingestor:
         for start in range(0, len(texts), EMBED_CALL):
             parts.append(self.embedder.embed_passages(texts[start:start + EMBED_CALL]))
             bar.update(len(parts[-1]))
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, self._dimension), dtype=np.float32)
 
 
 def _sha256(path: Path) -> str:
