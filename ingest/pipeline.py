@@ -31,6 +31,7 @@ from ingest.readers import read_file
 
 log = logging.getLogger(__name__)
 
+PLAIN_PROGRESS_EVERY_S = 10  # without a terminal: a plain progress line this often
 EMBED_CALL = 128  # texts per encode call: large enough for the model, small enough for a lively progress bar
 
 
@@ -215,9 +216,13 @@ class Ingestor:
     def _embed(self, chunks: list[Chunk], bar: tqdm) -> np.ndarray:
         texts = [chunk.indexed_text() for chunk in chunks]
         parts = []
+        last_line = time.monotonic()
         for start in range(0, len(texts), EMBED_CALL):
             parts.append(self.embedder.embed_passages(texts[start:start + EMBED_CALL]))
             bar.update(len(parts[-1]))
+            if bar.disable and time.monotonic() - last_line > PLAIN_PROGRESS_EVERY_S:
+                log.info("embedded %d of %d chunks in this group", start + len(parts[-1]), len(texts))
+                last_line = time.monotonic()
         return np.concatenate(parts) if parts else np.zeros((0, self._dimension), dtype=np.float32)
 
 
