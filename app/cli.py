@@ -139,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective configuration")
     config.set_defaults(handler=cmd_config)
 
-    from app import cli_answer, cli_eval
+    from app import cli_answer, cli_eval, cli_ui
 
-    cli_answer.register(sub)
-    cli_eval.register(sub)
+    for module in (cli_answer, cli_eval, cli_ui):
+        module.register(sub)
     for command in sub.choices.values():
         _common(command)
     return parser
