@@ -147,7 +147,7 @@ class AnswerPipeline:
     def _generate(
         self, question: str, query: str, hits: list[SearchHit], timings: dict[str, float], started: float
     ) -> Iterator[Event]:
-        passages = self._fit([Passage(h.chunk.title, h.chunk.text) for h in hits], query)
+        passages = self.fit_passages(query, hits)
         messages = build_messages(query, passages)
         parts: list[str] = []
         usage = Usage()
@@ -169,8 +169,10 @@ class AnswerPipeline:
         yield Finished(Answer(question, query, text, citations, hits, len(passages), self.llm.model.name,
                               timings, usage))
 
-    def _fit(self, passages: list[Passage], query: str) -> list[Passage]:
-        """Trim passages (never the question) to the server's context minus room for the answer."""
+    def fit_passages(self, query: str, hits: Sequence[SearchHit]) -> list[Passage]:
+        """The hits as prompt passages, trimmed (never the question) to the server's context minus room for
+        the answer; raises ContextOverflow when the question alone does not fit."""
+        passages = [Passage(h.chunk.title, h.chunk.text) for h in hits]
         max_len = self.llm.model.max_model_len
         if max_len is None:
             return passages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import signal
 import sys
@@ -78,6 +79,7 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
     from app.llm import LLMError
 
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the openai SDK's HTTP client logs every request
     config.llm.base_url = args.base_url or config.llm.base_url
     config.llm.model = args.model or config.llm.model
     if not args.chat and not args.question:

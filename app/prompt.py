@@ -15,14 +15,16 @@ TokenCounter = Callable[[list[Message]], int]
 
 SYSTEM_EN = (
     "You answer questions using only the numbered passages the user gives you. "
-    "After each statement, cite the passages that support it by number in square brackets, like [1] or [2][3]. "
+    "After each statement, put the number of the passage that supports it in square brackets. "
     "If the passages do not contain the answer, say that you don't know; do not use outside knowledge. "
     "Answer briefly."
 )
 SYSTEM_ZH = (
-    "你只根据用户提供的编号段落回答问题。每句话后用方括号标注支持它的段落编号，例如 [1] 或 [2][3]。"
+    "你只根据用户提供的编号段落回答问题。每句话后用方括号标注支持它的段落编号。"
     "如果段落中没有答案，就说你不知道；不要使用段落以外的知识。请用简体中文简洁作答。"
 )
+REMINDER_EN = "Answer from the passages above and cite the passage you used by its number in square brackets."
+REMINDER_ZH = "请只根据以上段落回答，并在句末用方括号标注所用段落的编号。"
 REWRITE_SYSTEM = (
     "Rewrite the user's last question as one standalone question that can be understood without the "
     "conversation: replace pronouns and references with what they refer to. Keep its language. "
@@ -52,7 +54,8 @@ def build_messages(question: str, passages: Sequence[Passage]) -> list[Message]:
     blocks = [f"[{number}] {p.title}\n{p.text}".strip() for number, p in enumerate(passages, 1)]
     heading, empty, asked = ("段落：", "（没有段落）", "问题：") if chinese else ("Passages:", "(no passages)", "Question: ")
     context = heading + "\n\n" + "\n\n".join(blocks) if blocks else empty
-    body = f"{context}\n\n{asked}{question}"
+    # Small models follow what they read last: repeat the citation rule after the question.
+    body = f"{context}\n\n{asked}{question}\n\n{REMINDER_ZH if chinese else REMINDER_EN}"
     return [{"role": "system", "content": SYSTEM_ZH if chinese else SYSTEM_EN}, {"role": "user", "content": body}]
 
 

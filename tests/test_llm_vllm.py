@@ -15,6 +15,7 @@ from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
 from app.cli import main
 from app.config import load_config
 from app.llm import ContextOverflow, LLMModelNotFound, LLMUnavailable
+from app.prompt import build_messages
 from retrieval.searcher import Searcher
 
 QUESTION = "What does multi-head latent attention compress?"
@@ -63,10 +64,20 @@ def test_follow_up_is_rewritten_by_the_llm_before_retrieval(pipeline):
 
 
 def test_passages_are_trimmed_to_the_servers_context(settings, embedder):
-    settings.llm.max_tokens = 1500  # of max-model-len 2048: leaves ~550 prompt tokens, too few for 4 passages
-    answer = AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).ask(QUESTION)
-    assert answer.passages_sent < len(answer.hits)
-    assert 0 < answer.passages_sent and answer.usage.prompt_tokens <= 2048 - 1500
+    # Of max-model-len 2048, reserving 1500 answer tokens leaves ~550 prompt tokens: too few for 4 passages.
+    settings.llm.max_tokens = 1500
+    pipeline = AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder))
+    hits = pipeline.searcher.search(QUESTION).hits
+    fitted = pipeline.fit_passages(QUESTION, hits)
+    assert 0 < len(fitted) < len(hits) or fitted[-1].text != hits[len(fitted) - 1].chunk.text
+    messages = build_messages(QUESTION, fitted)
+    assert pipeline.llm.count_prompt_tokens(messages) <= 2048 - 1500
+    assert f"Question: {QUESTION}" in messages[1]["content"]
+    # The server accepts it with the full answer reservation (it rejects prompt + max_tokens > max-model-len);
+    # one streamed token is enough to know, and closing the stream aborts the rest.
+    stream = pipeline.llm.stream(messages, max_tokens=1500)
+    assert isinstance(next(stream), str)
+    stream.close()
 
 
 def test_question_too_long_for_the_context_is_one_clear_error_with_sources(pipeline):

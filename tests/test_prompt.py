@@ -13,17 +13,18 @@ def words(messages):
 def test_messages_number_passages_with_titles_and_end_with_the_question():
     messages = build_messages("Who found X-rays?", [Passage("Röntgen", "He found them."), Passage("Other", "No.")])
     assert messages[0]["role"] == "system"
-    assert "only" in messages[0]["content"] and "[1]" in messages[0]["content"] and "don't know" in messages[0]["content"]
+    assert "only" in messages[0]["content"] and "square brackets" in messages[0]["content"]
+    assert "don't know" in messages[0]["content"]
     user = messages[1]["content"]
     assert user.index("[1] Röntgen\nHe found them.") < user.index("[2] Other\nNo.") < user.index("Question: Who found X-rays?")
-    assert user.endswith("Who found X-rays?")
+    assert user.endswith("by its number in square brackets.")
 
 
 def test_chinese_question_gets_chinese_instructions():
     assert is_chinese("什么是多头潜在注意力？") and not is_chinese("What is MLA?")
     messages = build_messages("什么是多头潜在注意力？", [Passage("MLA", "压缩键值缓存。")])
     assert "中文" in messages[0]["content"]
-    assert messages[1]["content"].endswith("问题：什么是多头潜在注意力？")
+    assert "问题：什么是多头潜在注意力？\n\n请只根据以上段落回答" in messages[1]["content"]
 
 
 def test_fit_keeps_everything_that_fits():
@@ -40,7 +41,7 @@ def test_fit_trims_the_lowest_ranked_passage_and_never_the_question():
     assert len(fitted) == 2 and fitted[0] == passages[0]
     assert long_text.startswith(fitted[1].text.removesuffix(" …")) and len(fitted[1].text) < len(long_text)
     final = build_messages(question, fitted)
-    assert words(final) <= budget and final[1]["content"].endswith(question)
+    assert words(final) <= budget and f"Question: {question}" in final[1]["content"]
 
 
 def test_fit_drops_passages_that_would_be_cut_to_nothing():

@@ -8,6 +8,7 @@ transformers dequantizes GGUF on load. Runs inside the vLLM venv (transformers +
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -20,10 +21,18 @@ def convert(gguf_file: Path, out_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.bfloat16)
     # The GGUF quantizer stays attached after loading and makes save_pretrained refuse; the weights are
-    # already plain bf16 tensors at this point.
+    # already plain bf16 tensors at this point. Its entry in config.json would make vLLM look for a "gguf"
+    # quantization method, so it goes too.
     model.hf_quantizer = None
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    drop_quantization_config(out_dir / "config.json")
+
+
+def drop_quantization_config(config_path: Path) -> None:
+    config = json.loads(config_path.read_text())
+    config.pop("quantization_config", None)
+    config_path.write_text(json.dumps(config, indent=2))
 
 
 if __name__ == "__main__":

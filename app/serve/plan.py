@@ -21,9 +21,10 @@ from ingest.errors import DeepragError
 
 GiB = 1 << 30
 DEEPSEEK_V3_CONFIG = Path(__file__).with_name("deepseek_v3_config.json")
-# Memory per GPU as the driver reports it (nvidia-smi "memory.total": H100 SXM 81,559 MiB; H200 143,771 MiB;
-# A100 80 GB 81,920 MiB).
-GPU_MEMORY_MIB = {"H100": 81_559, "H200": 143_771, "A100": 81_920}
+# Memory per GPU that CUDA exposes (torch.cuda.mem_get_info()[1], which vLLM's gpu-memory-utilization is a
+# fraction of). Measured for H100 80GB HBM3 and H200 (nvidia-smi says 81,559 / 143,771 MiB; CUDA keeps a little);
+# A100 80 GB from its spec.
+GPU_MEMORY_MIB = {"H100": 81_079, "H200": 143_155, "A100": 81_920}
 # Activation peak, CUDA graphs, NCCL/all-to-all buffers: a few GiB per GPU on top of weights (vLLM profiles the
 # real figure at start-up; this is the planner's assumption).
 RUNTIME_RESERVE_GIB = 6.0
@@ -32,6 +33,7 @@ BF16, FP8 = 2, 1
 # The figure vLLM published for DeepSeek-V3 on 8xH200 after MLA support (vLLM v0.7.1; Neural Magic / Red Hat,
 # "Enhancing DeepSeek models with MLA and FP8 optimizations in vLLM", 2025-02-04): 54,560 -> 512,000 tokens.
 VLLM_PUBLISHED_8XH200_TOKENS = 512_000
+VLLM_PUBLISHED_8XH200_TOKENS_BEFORE_MLA = 54_560
 
 
 class PlanError(DeepragError):
@@ -302,10 +304,12 @@ def render(plan: Plan) -> str:
             "GQA/MHA heads; data-parallel attention (preset deepseek-v3-throughput) removes that replication"
         )
     if kv.mla is not None and plan.layout == Layout(tp=8, ep=True) and plan.gpu_name == "H200":
-        mine = plan.tokens(kv.mla, 1)
+        mine, mha = plan.tokens(kv.mla, 1), plan.tokens(kv.mha, kv.mha_heads)
         lines.append(
             f"check: vLLM published ~{VLLM_PUBLISHED_8XH200_TOKENS:,} tokens of KV capacity for DeepSeek-V3 on 8xH200 "
-            f"with MLA (v0.7.1); this plan: {mine:,} ({(mine / VLLM_PUBLISHED_8XH200_TOKENS - 1) * 100:+.0f}%)"
+            f"with MLA (v0.7.1); this plan: {mine:,} ({(mine / VLLM_PUBLISHED_8XH200_TOKENS - 1) * 100:+.0f}%). "
+            f"Before MLA support (full K/V per head) vLLM held {VLLM_PUBLISHED_8XH200_TOKENS_BEFORE_MLA:,}; "
+            f"this plan's MHA row: {mha:,} ({(mha / VLLM_PUBLISHED_8XH200_TOKENS_BEFORE_MLA - 1) * 100:+.0f}%)"
         )
     if plan.preset:
         lines.append(f"flags (preset {plan.preset.name}): {' '.join(plan.preset.args)}")
