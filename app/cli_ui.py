@@ -38,6 +38,7 @@ def streamlit_command(args: argparse.Namespace, config: Config) -> list[str]:
         # Uploads larger than ingestion accepts are refused by the browser already (Streamlit counts whole MB).
         "--server.maxUploadSize", str(max(1, math.ceil(config.ingest.max_file_mb))),
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button: this app runs locally
         "--server.fileWatcherType", "none",
     ]
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (once) the headless browser that the UI's end-to-end tests drive: Debian's Chromium and ChromeDriver,
-# plus a CJK font so Chinese questions and documents render in the browser and its screenshots.
+# plus a CJK font and an emoji font so Chinese text and the app's icons render in the browser and its screenshots.
 #
 # Why Debian's build: Playwright's own `playwright install` downloads a browser from a CDN that these machines
 # cannot reach; tests/test_ui_browser.py points Playwright's Python package at /usr/bin/chromium instead.
@@ -8,9 +8,9 @@
 # are missing or the first install attempt fails (stale lists).
 set -euo pipefail
 
-PACKAGES=(chromium chromium-driver fonts-wqy-zenhei)
+PACKAGES=(chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji)
 
-if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
+if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && dpkg -s fonts-wqy-zenhei fonts-noto-color-emoji >/dev/null 2>&1; then
     echo "browser already installed: $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium, unknown version')"
     exit 0
 fi

@@ -165,12 +165,12 @@ def test_cited_answer_links_to_highlighted_card(small_index):
     at = app()
     config = at.session_state["config"]
     hits = searcher_for(config).search("penguins krill", k=2, mode="bm25", rerank=False).hits
-    at.session_state["messages"] = [Turn("What do penguins eat?", text="They eat krill and fish [1].", hits=hits,
+    at.session_state["messages"] = [Turn(1, "What do penguins eat?", text="They eat krill and fish [1].", hits=hits,
                                          cited=[1], timings_ms={"retrieve": 12.0, "total": 900.0})]
     at.run()
     assert not at.exception, at.exception
-    answer = [m.value for m in at.markdown if "krill" in m.value and "#source-1" in m.value]
-    assert answer == ["They eat krill and fish [\\[1\\]](#source-1)."]
+    answer = [m.value for m in at.markdown if "krill" in m.value and "#t1-source-1" in m.value]
+    assert answer == ["They eat krill and fish [\\[1\\]](#t1-source-1)."]
     card = [m.value for m in at.markdown if "<mark>" in m.value][0]
     assert "<mark>They eat krill and fish caught in deep dives.</mark>" in card
     assert "retrieve 12 ms · total 900 ms" in [c.value for c in at.caption]

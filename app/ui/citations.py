@@ -19,18 +19,19 @@ _GROUP = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、;]\s*\d+)*)\s*[\]】]")
 _WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]{3,}", re.UNICODE)
 
 
-def anchor(number: int) -> str:
-    return f"source-{number}"
+def anchor(turn: int, number: int) -> str:
+    """The HTML id of source card ``number`` of chat turn ``turn`` (ids must be unique on the page)."""
+    return f"t{turn}-source-{number}"
 
 
-def link_citations(answer: str, passage_count: int) -> str:
-    """The answer as Markdown where each valid [n] links to source card n."""
+def link_citations(answer: str, passage_count: int, turn: int) -> str:
+    """The answer as Markdown where each valid [n] links to source card n of the same turn."""
 
     def links(match: re.Match) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,，、;]\s*", match.group(1))]
         if not all(1 <= n <= passage_count for n in numbers):
             return match.group(0)
-        return "".join(f"[\\[{n}\\]](#{anchor(n)})" for n in numbers)
+        return "".join(f"[\\[{n}\\]](#{anchor(turn, n)})" for n in numbers)
 
     return _GROUP.sub(links, answer)
 
@@ -63,9 +64,13 @@ def cited_span(text: str, claims: list[str]) -> tuple[int, int] | None:
 def highlighted_html(text: str, span: tuple[int, int] | None) -> str:
     """``text`` escaped for HTML (documents are untrusted), with ``span`` in <mark>."""
     if span is None:
-        return _escape(text)
-    start, end = span
-    return f"{_escape(text[:start])}<mark>{_escape(text[start:end])}</mark>{_escape(text[end:])}"
+        body = _escape(text)
+    else:
+        start, end = span
+        body = f"{_escape(text[:start])}<mark>{_escape(text[start:end])}</mark>{_escape(text[end:])}"
+    # One line inside a <div>: an HTML block, so Markdown in the document ("# title", "*") stays literal text.
+    return f'<div class="deeprag-passage">{body}</div>'
+
 
 
 def in_context(docstore: Docstore, chunk: Chunk, radius: int = 2) -> tuple[str, tuple[int, int]]:

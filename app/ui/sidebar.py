@@ -37,6 +37,8 @@ def render_sidebar(base_config: Config) -> Config:
         st.slider("Passages (top-k)", 1, 20, key="set_k")
         st.radio("Mode", MODES, horizontal=True, key="set_mode")
         no_reranker = not base_config.retrieval.reranker_model
+        if no_reranker:
+            st.session_state["set_rerank"] = False  # shown off, not "on but disabled"
         st.toggle("Rerank with the cross-encoder", disabled=no_reranker, key="set_rerank",
                   help="retrieval.reranker_model is empty" if no_reranker else None)
 

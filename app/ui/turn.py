@@ -12,6 +12,7 @@ _TIMING_LABELS = (("rewrite", "rewrite"), ("retrieve", "retrieve"), ("rerank", "
 
 @dataclass
 class Turn:
+    number: int  # 1, 2, … within the session's chat
     question: str
     text: str = ""
     hits: list[SearchHit] = field(default_factory=list)  # numbered [1..] as in the prompt

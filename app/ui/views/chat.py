@@ -52,7 +52,7 @@ def main() -> None:
 
 def answer(question: str, earlier: list[Turn]) -> Turn:
     """Run the pipeline for ``question``, streaming tokens into the page; never raises a DeepragError."""
-    turn = Turn(question)
+    turn = Turn(len(earlier) + 1, question)
     history = []
     for past in earlier[-HISTORY_TURNS:]:
         if past.text:
@@ -69,10 +69,19 @@ def answer(question: str, earlier: list[Turn]) -> Turn:
         turn.empty_index = True
     except LLMError as exc:
         turn.problem = str(exc)
-        turn.hits = list(exc.hits) or turn.hits
+        turn.hits = list(exc.hits) or turn.hits or _sources_only(question)
     except DeepragError as exc:
         turn.problem = str(exc)
     return turn
+
+
+def _sources_only(question: str) -> list:
+    """Retrieval for ``question`` as asked, for when the LLM failed before the pipeline searched (rewriting a
+    follow-up needs the LLM first): the sources are still worth showing."""
+    try:
+        return SessionSearcher(searcher_for(config), config.retrieval).search(question).hits
+    except DeepragError:
+        return []
 
 
 def _tokens(events: Iterator, turn: Turn) -> Iterator[str]:
@@ -100,7 +109,7 @@ def show_turn(turn: Turn) -> None:
     if turn.problem:
         st.warning(turn.problem, icon="⚠️")
     if turn.text:
-        st.markdown(link_citations(turn.text, len(turn.hits)))
+        st.markdown(link_citations(turn.text, len(turn.hits), turn.number))
         st.caption(turn.timings_line())
         with st.popover("📋 Copy answer"):
             st.code(turn.text, language=None, wrap_lines=True)  # the code block's own button copies it
@@ -133,8 +142,9 @@ def source_card(turn: Turn, number: int) -> None:
     hit = turn.hits[number - 1]
     chunk = hit.chunk
     span = cited_span(chunk.text, citing_sentences(turn.text, number)) if number in turn.cited else None
-    with st.container(border=True):
-        st.markdown(f'<div id="{anchor(number)}"></div>', unsafe_allow_html=True)
+    # The key gives the card a CSS class (st-key-card-t1-2) that the browser test finds it by.
+    with st.container(border=True, key=f"card-t{turn.number}-{number}"):
+        st.markdown(f'<div id="{anchor(turn.number, number)}"></div>', unsafe_allow_html=True)
         page = f" · page {chunk.page}" if chunk.page else ""
         st.markdown(f"**[{number}] {chunk.title or Path(chunk.source).name}**")
         st.caption(f"{Path(chunk.source).name}{page} · characters {chunk.start}–{chunk.end} · {scores_line(hit)}")
