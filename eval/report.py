@@ -28,7 +28,8 @@ def write_report(run_dir: Path, metrics: dict, records: Sequence[dict]) -> Path:
               "| metric | value |", "|---|---|"]
     for key, value in metrics.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("queries",):
-            lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+            shown = f"{value:.4f}" if isinstance(value, float) and abs(value) < 10 else f"{value:g}"
+            lines.append(f"| {key} | {shown} |")
     lines.append("")
     if "recall_curve" in metrics:
         _recall_curve(run_dir / "recall_at_k.png", metrics["recall_curve"])
