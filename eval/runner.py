@@ -51,7 +51,8 @@ class RunDir:
         record = {**settings, "git_commit": git_commit()}
         if config_file.exists():
             old = json.loads(config_file.read_text(encoding="utf-8"))
-            differing = sorted(k for k in settings if old.get(k) != settings[k])
+            # "limit" may change: records are per query, so a longer or shorter run reuses what is done.
+            differing = sorted(k for k in settings if k != "limit" and old.get(k) != settings[k])
             if differing:
                 raise RunConflict(
                     f"run {self.path} was started with other settings ({', '.join(differing)}); "

@@ -76,3 +76,12 @@ def test_parallel_work_stays_within_the_bound(tmp_path):
     records = run_items(run, list(range(20)), key=str, work=work, workers=3)
     assert peak[0] == 3
     assert [r["id"] for r in records] == [str(i) for i in range(20)]
+
+
+def test_a_run_can_be_extended_or_shortened_with_another_limit(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start({"setting": "bm25", "limit": 2})
+    run_items(run, ["a", "b"], key=str, work=lambda item: {"id": item})
+    RunDir(tmp_path / "run").start({"setting": "bm25", "limit": 1})
+    records = run_items(run, ["a"], key=str, work=lambda item: pytest.fail("already done"))
+    assert [r["id"] for r in records] == ["a"]
