@@ -104,7 +104,7 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
                   index_dir=getattr(args, "index_dir", None))
     metrics = run_qa(config, spec)
     report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))
-    _print_summary(metrics, ("em", "f1", "answer_recall@5", "faithfulness", "deterministic_support"), report)
+    _print_summary(metrics, ("em", "f1", "answer_in_prediction", "answer_recall@5", "faithfulness", "deterministic_support"), report)
     return 0
 
 

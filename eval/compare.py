@@ -9,7 +9,7 @@ from typing import Sequence
 from ingest.errors import DeepragError
 
 RETRIEVAL_COLUMNS = ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@20", "recall@100", "mrr@10", "map@100")
-QA_COLUMNS = ("em", "f1", "answer_recall@5", "faithfulness", "deterministic_support")
+QA_COLUMNS = ("em", "f1", "answer_in_prediction", "answer_recall@5", "faithfulness", "deterministic_support")
 
 
 class RunMissing(DeepragError):

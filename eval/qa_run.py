@@ -16,7 +16,7 @@ from pathlib import Path
 from app.config import Config
 from eval.datasets import BEIR_SETS, Question, load_beir, load_questions
 from eval.faithfulness import LLMJudge, lexical_support
-from eval.metrics import answer_recall, exact_match, token_f1
+from eval.metrics import answer_recall, exact_match, has_answer, token_f1
 from eval.retrieval_run import cached_index_dir, ensure_index
 from eval.runner import RunDir, file_sha256, percentile, public_settings, run_items
 from ingest.errors import DeepragError
@@ -169,6 +169,8 @@ def summarize(spec: QAEval, records: list[dict], k: int) -> dict:
         "queries": len(records),
         "em": round(_mean([r["em"] for r in records]), 4),
         "f1": round(_mean([r["f1"] for r in records]), 4),
+        # Lost in the Middle's "best subspan EM": a gold answer occurs inside the (often sentence-long) answer.
+        "answer_in_prediction": round(_mean([float(has_answer(r["prediction"], r["answers"])) for r in records]), 4),
         "latency_ms": {"p50": round(percentile([r["latency_ms"] for r in records], 50), 1),
                        "p95": round(percentile([r["latency_ms"] for r in records], 95), 1)},
         "stage_ms": {s: {"p50": round(percentile([r["timings_ms"][s] for r in records if s in r["timings_ms"]], 50), 1),

@@ -14,7 +14,7 @@ def test_citations_do_not_cost_exact_match():
 
 
 def record(id, em, f1, recall1, recall5, support, latency, judge=None):
-    return {"id": id, "em": em, "f1": f1, "answer_recall@1": recall1, "answer_recall@5": recall5,
+    return {"id": id, "answers": ["Röntgen"], "prediction": "It was Röntgen." if em else "Curie", "em": em, "f1": f1, "answer_recall@1": recall1, "answer_recall@5": recall5,
             "deterministic_support": support, "latency_ms": latency,
             "timings_ms": {"total": latency, "first_token": latency / 2},
             "prompt_tokens": 800, "completion_tokens": 10, **({"faithfulness": judge} if judge else {})}
@@ -29,6 +29,7 @@ def test_summary_by_hand():
     metrics = summarize(QAEval("nq-oracle", run_dir=None), records, k=5)
     assert metrics["em"] == pytest.approx(1 / 3, abs=1e-4)
     assert metrics["f1"] == 0.5
+    assert metrics["answer_in_prediction"] == pytest.approx(1 / 3, abs=1e-4)
     assert metrics["answer_recall@1"] == pytest.approx(1 / 3, abs=1e-4)
     assert metrics["answer_recall@5"] == pytest.approx(2 / 3, abs=1e-4)
     assert metrics["deterministic_support"] == 0.75  # the answer with no content words is not averaged in
