@@ -1,0 +1,178 @@
+"""Read the reranker training sources and the BEIR evaluation sets from the shared data folder.
+
+Files are JSON Lines, optionally gzip-compressed (``name.jsonl`` or ``name.jsonl.gz``), so a compressed copy of
+the data folder (e.g. one carried to a GPU machine) reads the same as the original.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ingest.errors import DeepragError
+
+
+class TrainingDataMissing(DeepragError):
+    pass
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    text: str
+    positive: str  # passage id
+    source: str  # "nq", "squad" or "wikiqa"
+
+
+@dataclass
+class TrainingSources:
+    passages: dict[str, str]  # passage id -> "title\ntext", pooled over all sources
+    questions: list[Question]
+    wikiqa_negatives: dict[str, list[str]]  # WikiQA qid -> ids of its labelled negative sentences
+
+
+def default_data_dir() -> Path:
+    """``DEEPRAG_DATA_DIR``, else the ``../shared/data`` beside the repository root."""
+    env = os.environ.get("DEEPRAG_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def resolve(path: Path) -> Path:
+    """``path`` or its gzip twin ``path.gz``; a clear error naming the data folder option when neither exists."""
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        if candidate.exists():
+            return candidate
+    raise TrainingDataMissing(f"{path} not found; pass --data-dir (or set DEEPRAG_DATA_DIR) to the shared data folder")
+
+
+def read_jsonl(path: Path) -> Iterator[dict]:
+    path = resolve(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with resolve(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def passage_text(title: str, text: str) -> str:
+    """The same form the index shows the reranker (``Chunk.indexed_text``): title, newline, text."""
+    return f"{title}\n{text}" if title else text
+
+
+TRAIN_FILES = (
+    "nq-qed-train.passages.jsonl.gz", "nq-qed-train.questions.jsonl.gz",
+    "squad-v1.1-train.passages.jsonl.gz", "squad-v1.1-train.questions.jsonl.gz", "wikiqa-train.pairs.jsonl",
+)
+
+
+def load_training_sources(
+    data_dir: Path, squad_max: int, squad_per_paragraph: int, seed: int, limit: int | None = None
+) -> TrainingSources:
+    """Pool every paragraph (the mining corpus) and pick the questions to train on.
+
+    SQuAD's questions were written while reading their paragraph, so they share its words and teach a reranker
+    to count overlaps (the first probe's failure): we keep at most ``squad_per_paragraph`` questions per
+    paragraph and ``squad_max`` in all, and every NQ and WikiQA question. ``limit`` caps each source (tests).
+    """
+    folder = data_dir / "reranker-train"
+    rng = random.Random(seed)
+    passages: dict[str, str] = {}
+    questions: list[Question] = []
+    for prefix, source in (("nq-qed-train", "nq"), ("squad-v1.1-train", "squad")):
+        own = {
+            row["_id"]: passage_text(row.get("title", ""), row["text"])
+            for row in read_jsonl(folder / f"{prefix}.passages.jsonl.gz")
+        }
+        rows = list(read_jsonl(folder / f"{prefix}.questions.jsonl.gz"))
+        if source == "squad":
+            rng.shuffle(rows)
+            per_paragraph: dict[str, int] = {}
+            kept = []
+            for row in rows:
+                if per_paragraph.get(row["positive"], 0) < squad_per_paragraph:
+                    per_paragraph[row["positive"]] = per_paragraph.get(row["positive"], 0) + 1
+                    kept.append(row)
+            rows = kept[:squad_max]
+        if limit:  # tiny sample: the questions' own paragraphs plus a few others as the mining pool
+            rows = rows[:limit]
+            keep = {r["positive"] for r in rows} | set(list(own)[: limit * 4])
+            own = {pid: text for pid, text in own.items() if pid in keep}
+        passages.update(own)
+        questions += [Question(r["_id"], r["text"], r["positive"], source) for r in rows]
+
+    # WikiQA: labelled sentences of one Wikipedia article per question; keep questions with a positive.
+    groups: dict[str, list[dict]] = {}
+    for row in read_jsonl(folder / "wikiqa-train.pairs.jsonl"):
+        groups.setdefault(row["qid"], []).append(row)
+    wikiqa_negatives: dict[str, list[str]] = {}
+    taken = 0
+    for qid, rows in groups.items():
+        positives = [r for r in rows if r["label"] == 1]
+        if not positives or (limit and taken >= limit):
+            continue
+        taken += 1
+        ids = []
+        for i, r in enumerate(rows):
+            pid = f"wikiqa-{qid}-{i}"
+            passages[pid] = r["passage"]
+            ids.append(pid)
+        first_positive = ids[rows.index(positives[0])]
+        questions.append(Question(f"wikiqa-q{qid}", rows[0]["query"], first_positive, "wikiqa"))
+        wikiqa_negatives[f"wikiqa-q{qid}"] = [pid for pid, r in zip(ids, rows) if r["label"] == 0]
+    return TrainingSources(passages, questions, wikiqa_negatives)
+
+
+def split_heldout(questions: list[Question], per_source: dict[str, int], seed: int) -> tuple[list[Question], list[Question]]:
+    """(train, held-out): a fixed random ``per_source[source]`` questions of each source are held out."""
+    shuffled = questions[:]
+    random.Random(seed + 1).shuffle(shuffled)
+    counts: dict[str, int] = {}
+    train, heldout = [], []
+    for q in shuffled:
+        if counts.get(q.source, 0) < per_source.get(q.source, 0):
+            counts[q.source] = counts.get(q.source, 0) + 1
+            heldout.append(q)
+        else:
+            train.append(q)
+    return train, heldout
+
+
+@dataclass
+class BeirSet:
+    corpus: dict[str, str]  # doc id -> "title\ntext"
+    queries: dict[str, str]  # only queries with test judgements
+    qrels: dict[str, dict[str, int]]
+    answers: dict[str, list[str]]  # query id -> answer strings, where the set has them (nq-oracle)
+
+
+def load_beir(folder: Path, split: str = "test") -> BeirSet:
+    corpus = {r["_id"]: passage_text(r.get("title", ""), r["text"]) for r in read_jsonl(folder / "corpus.jsonl")}
+    qrels: dict[str, dict[str, int]] = {}
+    with resolve(folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as handle:
+        next(handle)  # header line
+        for line in handle:
+            qid, did, score = line.split("\t")
+            qrels.setdefault(qid, {})[did] = int(score)
+    queries, answers = {}, {}
+    for r in read_jsonl(folder / "queries.jsonl"):
+        if r["_id"] in qrels:
+            queries[r["_id"]] = r["text"]
+            if (r.get("metadata") or {}).get("answers"):
+                answers[r["_id"]] = r["metadata"]["answers"]
+    return BeirSet(corpus, queries, qrels, answers)
