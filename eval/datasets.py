@@ -115,7 +115,7 @@ def _read_beir_queries(path: Path) -> list[Question]:
 def load_questions(config: Config, name: str) -> list[Question]:
     """Questions with gold answers: ``nq-oracle`` (from its BEIR queries), ``nq-open``, ``triviaqa``."""
     if name == "nq-oracle":
-        return [q for q in load_beir(config, name).queries.values()]
+        return list(load_beir(config, name).queries.values())
     if name not in QA_SETS:
         raise DatasetMissing(f"unknown QA set '{name}'; choose one of nq-oracle, {', '.join(QA_SETS)}")
     relative, field = QA_SETS[name]
