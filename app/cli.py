@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock", "faiss", "bm25s", "bm25s.tokenization"):
+    for noisy in ("sentence_transformers", "transformers", "httpx", "httpx2", "urllib3", "filelock", "faiss", "bm25s", "bm25s.tokenization"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config, overrides=_overrides(args))

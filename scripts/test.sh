@@ -9,5 +9,5 @@ bash scripts/install-vllm.sh
 bash scripts/install-browser.sh
 
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export DEEPRAG_REQUIRE_VLLM=1   # the LLM tests must run, not skip
+export DEEPRAG_REQUIRE_VLLM=1 DEEPRAG_REQUIRE_BROWSER=1   # these tests must run, not skip
 exec .venv/bin/python -m pytest "$@"
