@@ -184,7 +184,9 @@ def test_ask_upload_and_server_down(browser, app_url, llm_server, tmp_path):
     otters = write(tmp_path / "sea otters.txt", "Sea otters hold hands while they sleep so that the current does "
                                                  "not carry them apart. A group of resting otters is called a raft.")
     bad = write(tmp_path / "notes.exe", "MZ")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(otters)])
+    # The browser sends the file to the server on its own request; submitting before it finishes submits nothing.
+    with page.expect_response(lambda response: "upload_file" in response.url and response.ok):
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(otters)])
     page.get_by_role("button", name="Upload and ingest").click()
     expect(page.get_by_text("1 added", exact=False)).to_be_visible()
     expect(page.get_by_text("3 documents", exact=False)).to_be_visible()
