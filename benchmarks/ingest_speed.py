@@ -7,7 +7,7 @@
 2. Latency: the SciFact test queries run against an index of the whole corpus; p50/p95 per stage
    (embed, faiss, bm25, fuse, fetch, rerank) and in total.
 
-    python benchmarks/ingest.py --docs 1000 --queries 300 [--index .cache/indexes/scifact-minilm]
+    python benchmarks/ingest_speed.py --docs 1000 --queries 300 [--index .cache/indexes/scifact-minilm]
 
 Writes runs/bench-ingest/results.json and results.md.
 """
@@ -128,7 +128,7 @@ def main() -> None:
     Ingestor(load_config(overrides={"index_dir": str(index_dir)})).run([scifact.corpus])  # no-op when built
     queries = [q.text for q in scifact.queries.values()][: args.queries]
     results = {
-        "command": "python benchmarks/ingest.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        "command": "python benchmarks/ingest_speed.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                                             if v not in (None, False) and k != "out"),
         "cpu_count": os.cpu_count(),
         "throughput": speed,
