@@ -7,7 +7,6 @@ that is interrupted keeps every finished line; running the same command again sk
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 from tqdm import tqdm
 
+from ingest.discovery import file_sha256  # noqa: F401  (re-exported: run records cite file hashes)
 from ingest.errors import DeepragError
 
 if TYPE_CHECKING:
@@ -157,14 +157,6 @@ def public_settings(config: "Config") -> dict:
     settings = as_dict(config)
     settings["llm"].pop("api_key", None)
     return settings
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -7,7 +7,6 @@ matches are not embedded again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from app.config import Config
 from ingest.checkpoints import checkpoint
 from ingest.chunker import ChunkingPlan, chunk_document
-from ingest.discovery import absolute, discover
+from ingest.discovery import absolute, discover, file_sha256
 from ingest.docstore import Docstore, FileRecord, FileUpdate
 from ingest.embedder import Embedder, load_embedder
 from ingest.errors import DeepragError, UnreadableFile
@@ -140,7 +139,7 @@ class Ingestor:
                 summary.unchanged += 1
                 continue
             try:
-                digest = _sha256(path)
+                digest = file_sha256(path)
             except OSError as exc:
                 summary.skipped.append(SkippedFile(key, f"cannot read ({exc.strerror or exc})"))
                 continue
@@ -225,10 +224,3 @@ class Ingestor:
                 last_line = time.monotonic()
         return np.concatenate(parts) if parts else np.zeros((0, self._dimension), dtype=np.float32)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

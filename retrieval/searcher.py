@@ -125,8 +125,7 @@ class Searcher:
         if changed:
             fresh = open_snapshot(self.directory, self.config.index)
             with self._lock:
-                old, self._snapshot = self._snapshot, fresh
-            old.docstore.close()
+                self._snapshot = fresh  # the old snapshot's connection closes when its last query lets go
         return changed
 
     def search(

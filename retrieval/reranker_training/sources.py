@@ -7,7 +7,6 @@ the data folder (e.g. one carried to a GPU machine) reads the same as the origin
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import random
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ingest.discovery import file_sha256
 from ingest.errors import DeepragError
 
 
@@ -63,11 +63,7 @@ def read_jsonl(path: Path) -> Iterator[dict]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with resolve(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(resolve(path))
 
 
 def passage_text(title: str, text: str) -> str:
