@@ -33,5 +33,5 @@ done
 step "asking a first question"
 .venv/bin/deeprag ask "How does multi-head latent attention shrink the KV cache?"
 
-step "opening the chat UI (Ctrl-C to stop)"
-.venv/bin/deeprag ui
+step "chat UI at http://127.0.0.1:${DEEPRAG_UI__PORT:-8501} (open it in a browser; Ctrl-C stops everything)"
+.venv/bin/deeprag ui --headless
