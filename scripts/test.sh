@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install.sh test
+bash scripts/install.sh test,train
 bash scripts/install-vllm.sh
 bash scripts/install-browser.sh
 
