@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 from tqdm import tqdm
 
-from ingest.discovery import file_sha256  # noqa: F401  (re-exported: run records cite file hashes)
 from ingest.errors import DeepragError
+from ingest.fileio import file_sha256  # noqa: F401  (eval modules import it from here)
+from ingest.fileio import write_json_atomically as write_json
 
 if TYPE_CHECKING:
     from app.config import Config
@@ -157,13 +158,6 @@ def public_settings(config: "Config") -> dict:
     settings = as_dict(config)
     settings["llm"].pop("api_key", None)
     return settings
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    temporary.replace(path)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

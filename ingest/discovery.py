@@ -4,21 +4,11 @@ include/exclude globs."""
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from pathlib import Path
 
 from ingest.errors import DeepragError
 from ingest.readers import READERS
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash, read in 1 MiB blocks: what decides whether a file changed, and what run records cite."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def absolute(path: Path | str) -> str:

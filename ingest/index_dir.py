@@ -34,6 +34,7 @@ from ingest import vector_index
 from ingest.checkpoints import checkpoint
 from ingest.docstore import Docstore
 from ingest.errors import IndexBusy, IndexMismatch, IndexMissing
+from ingest.fileio import write_json_atomically
 from ingest.lexical_index import LexicalIndex
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class Manifest:
         return cls(**data)
 
     def write(self, directory: Path) -> None:
-        _write_json_atomically(directory / MANIFEST, asdict(self))
+        write_json_atomically(directory / MANIFEST, asdict(self))
 
     def require_same_content(self, other: "Manifest", directory: Path) -> None:
         """Embedder and chunking decide what is stored; a different setting needs a different index."""
@@ -140,7 +141,7 @@ def publish(directory: Path, docstore: Docstore, config: IndexConfig, dimension:
     lexical.save(directory / f"{new_state.bm25_dir}.tmp")
     os.replace(directory / f"{new_state.bm25_dir}.tmp", directory / new_state.bm25_dir)
     checkpoint("mid-publish")
-    _write_json_atomically(directory / ARTIFACTS, asdict(new_state))
+    write_json_atomically(directory / ARTIFACTS, asdict(new_state))
     checkpoint("after-publish")
     _remove_stale_artifacts(directory, new_state)
 
@@ -167,15 +168,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
-
-
-def _write_json_atomically(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from app.config import Config
 from ingest.checkpoints import checkpoint
 from ingest.chunker import ChunkingPlan, chunk_document
-from ingest.discovery import absolute, discover, file_sha256
+from ingest.discovery import absolute, discover
+from ingest.fileio import file_sha256
 from ingest.docstore import Docstore, FileRecord, FileUpdate
 from ingest.embedder import Embedder, load_embedder
 from ingest.errors import DeepragError, UnreadableFile

@@ -11,12 +11,12 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from app.config import Config, RetrievalConfig, user_data_dir
+from ingest.fileio import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,7 @@ def save_settings(settings: UISettings, path: Path | None = None) -> None:
     """Write atomically, so a crash never leaves half a file."""
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomically(path, dataclasses.asdict(settings))
 
 
 def _checked(name: str, value: Any, default: Any) -> Any:

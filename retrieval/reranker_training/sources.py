@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ingest.discovery import file_sha256
+from ingest.fileio import file_sha256
 from ingest.errors import DeepragError
 
 
