@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.reranker_training.retrievers import Bm25, Dense
-from retrieval.reranker_training.sources import Question, TrainingSources, read_jsonl
+from retrieval.reranker_training.sources import Question, TrainingSources, pooled_ids, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,13 @@ class Mined:
 
 def mine(
     sources: TrainingSources, questions: list[Question], dense: Dense | None, bm25: Bm25,
-    ids: list[str], num_negatives: int, depth: int, margin: float, seed: int,
+    ids: list[str], num_negatives: int, depth: int, margin: float, seed: int, pick: str = "top",
 ) -> list[Mined]:
-    """Hard negatives (passage ids) for each question; ``ids[i]`` names row ``i`` of both retrievers."""
+    """Hard negatives (passage ids) for each question; ``ids[i]`` names row ``i`` of both retrievers.
+
+    ``pick="top"`` takes the best-ranked candidates (the hardest negatives); ``"random"`` draws them from the
+    whole top ``depth``: easier on average, fewer unlabelled positives, and less of a lesson in word overlap.
+    """
     rng = random.Random(seed)
     texts = [q.text for q in questions]
     bm25_ids, _ = bm25.search(texts, depth)
@@ -61,16 +65,20 @@ def mine(
             blocked = {int(i) for i, s in zip(dense_ids[row], dense_scores[row]) if s > limit}
         positive_text = sources.passages[q.positive]
         chosen: list[str] = own[:num_negatives]
-        for i in (i for pair in zip(*lists) for i in pair):
+        candidates = [i for pair in zip(*lists) for i in pair]
+        if pick == "random":
+            rng.shuffle(candidates)
+        for i in candidates:
             if len(chosen) >= num_negatives:
                 break
             pid = ids[int(i)]
-            if int(i) in blocked or pid == q.positive or pid in chosen or sources.passages[pid] == positive_text:
+            taken = int(i) in blocked or pid in chosen or pid in (q.positive, q.origin)
+            if taken or sources.passages[pid] == positive_text:
                 continue
             chosen.append(pid)
         while len(chosen) < num_negatives:  # a tiny pool or an unusual question: fill with random passages
             pid = ids[rng.randrange(len(ids))]
-            if pid != q.positive and pid not in chosen:
+            if pid not in chosen and pid not in (q.positive, q.origin):
                 chosen.append(pid)
         mined.append(Mined(q.qid, q.text, q.source, q.positive, chosen))
     return mined
@@ -98,9 +106,8 @@ def read_packed(folder: Path) -> tuple[dict[str, str], list[Mined], list[Mined]]
 
 
 def build_retrievers(sources: TrainingSources, bi_encoder) -> tuple[list[str], Bm25, Dense | None]:
-    """Index the pooled paragraphs (WikiQA's short sentences stay out: they are negatives only for their own
-    question)."""
-    ids = [pid for pid in sources.passages if not pid.startswith("wikiqa-")]
+    """Index the pooled paragraphs (``sources.pooled_ids``)."""
+    ids = pooled_ids(sources.passages)
     texts = [sources.passages[pid] for pid in ids]
     log.info("indexing %d pooled paragraphs", len(ids))
     dense = Dense(bi_encoder, texts) if bi_encoder is not None else None

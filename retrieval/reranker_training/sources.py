@@ -1,4 +1,4 @@
-"""Read the reranker training sources and the BEIR evaluation sets from the shared data folder.
+"""Read the reranker training sources from the shared data folder.
 
 Files are JSON Lines, optionally gzip-compressed (``name.jsonl`` or ``name.jsonl.gz``), so a compressed copy of
 the data folder (e.g. one carried to a GPU machine) reads the same as the original.
@@ -27,7 +27,8 @@ class Question:
     qid: str
     text: str
     positive: str  # passage id
-    source: str  # "nq", "squad" or "wikiqa"
+    source: str  # "nq", "squad", "wikiqa" or "ict"
+    origin: str | None = None  # the pooled paragraph an ICT question was cut from: never one of its negatives
 
 
 @dataclass
@@ -134,6 +135,12 @@ def load_training_sources(
     return TrainingSources(passages, questions, wikiqa_negatives)
 
 
+def pooled_ids(passages: dict[str, str]) -> list[str]:
+    """The SQuAD and NQ paragraphs, the corpus negatives are mined from: WikiQA's short sentences are
+    negatives only for their own question, and ICT positives are rewritten copies of pooled paragraphs."""
+    return [pid for pid in passages if not pid.startswith(("wikiqa-", "ict-"))]
+
+
 def split_heldout(questions: list[Question], per_source: dict[str, int], seed: int) -> tuple[list[Question], list[Question]]:
     """(train, held-out): a fixed random ``per_source[source]`` questions of each source are held out."""
     shuffled = questions[:]
@@ -147,28 +154,3 @@ def split_heldout(questions: list[Question], per_source: dict[str, int], seed: i
         else:
             train.append(q)
     return train, heldout
-
-
-@dataclass
-class BeirSet:
-    corpus: dict[str, str]  # doc id -> "title\ntext"
-    queries: dict[str, str]  # only queries with test judgements
-    qrels: dict[str, dict[str, int]]
-    answers: dict[str, list[str]]  # query id -> answer strings, where the set has them (nq-oracle)
-
-
-def load_beir(folder: Path, split: str = "test") -> BeirSet:
-    corpus = {r["_id"]: passage_text(r.get("title", ""), r["text"]) for r in read_jsonl(folder / "corpus.jsonl")}
-    qrels: dict[str, dict[str, int]] = {}
-    with resolve(folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as handle:
-        next(handle)  # header line
-        for line in handle:
-            qid, did, score = line.split("\t")
-            qrels.setdefault(qid, {})[did] = int(score)
-    queries, answers = {}, {}
-    for r in read_jsonl(folder / "queries.jsonl"):
-        if r["_id"] in qrels:
-            queries[r["_id"]] = r["text"]
-            if (r.get("metadata") or {}).get("answers"):
-                answers[r["_id"]] = r["metadata"]["answers"]
-    return BeirSet(corpus, queries, qrels, answers)

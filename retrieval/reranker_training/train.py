@@ -1,10 +1,14 @@
 """Train the cross-encoder with sentence-transformers' CrossEncoderTrainer on packed, mined data.
 
 Start: the all-MiniLM-L6-v2 encoder with a fresh 1-logit head (its bi-encoder training already taught it what
-matches a question; the head learns to read that from the [CLS] pooler). Loss: binary cross-entropy over
-(question, passage, label) pairs, positives weighted by the number of negatives, the recipe
-sentence-transformers recommends for rerankers. The held-out questions (never trained on) choose the best
-checkpoint and stop training early when nDCG@10 on them stops rising.
+matches a question; the head learns to read that from the [CLS] pooler). Two losses:
+- ``bce``: binary cross-entropy over (question, passage, label) pairs, positives weighted by the number of
+  negatives (sentence-transformers' reranker recipe; recipe v1 in notes/issue6.md);
+- ``mnrl``: listwise softmax over the positive, a few mined negatives and random in-batch negatives
+  (sentence-transformers' ``MultipleNegativesRankingLoss``): the in-batch passages are easy and off-topic, which
+  keeps the model calibrated on the whole range of candidates a first stage returns, not only near misses.
+The held-out questions (never trained on) choose the best checkpoint and stop training early when nDCG@10 on
+them stops rising; ``max_seconds`` ends training in time on a machine lent for minutes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +29,17 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainSettings:
     epochs: float = 2.0
-    batch_size: int = 128  # (question, passage) pairs per step
+    batch_size: int = 128  # rows per step: (question, passage) pairs for bce, questions for mnrl
     learning_rate: float = 3e-5
     warmup_ratio: float = 0.1
     max_length: int = 256
     eval_steps: int = 400
     patience: int = 3  # evaluations without improvement before stopping
     seed: int = 13
+    loss: str = "bce"  # "bce" or "mnrl"
+    hard_negatives: int = 3  # mnrl: mined negatives per question
+    in_batch_negatives: int = 4  # mnrl: random other questions' passages per question
+    max_seconds: float | None = None  # stop (and keep the best checkpoint) after this long
 
 
 def pairs_dataset(rows: list[Mined], passages: dict[str, str], seed: int):
@@ -43,6 +52,19 @@ def pairs_dataset(rows: list[Mined], passages: dict[str, str], seed: int):
     return Dataset.from_dict({
         "query": [p[0] for p in pairs], "passage": [p[1] for p in pairs], "label": [p[2] for p in pairs],
     })
+
+
+def listwise_dataset(rows: list[Mined], passages: dict[str, str], hard_negatives: int, seed: int):
+    """One row per question: query, positive, then ``hard_negatives`` mined negatives as their own columns (the
+    layout MultipleNegativesRankingLoss reads)."""
+    from datasets import Dataset
+
+    rows = [m for m in rows if len(m.negatives) >= hard_negatives]
+    random.Random(seed).shuffle(rows)
+    columns = {"query": [m.query for m in rows], "positive": [passages[m.positive] for m in rows]}
+    for n in range(hard_negatives):
+        columns[f"negative_{n + 1}"] = [passages[m.negatives[n]] for m in rows]
+    return Dataset.from_dict(columns)
 
 
 def heldout_evaluator(rows: list[Mined], passages: dict[str, str]):
@@ -64,7 +86,7 @@ def train(
     from sentence_transformers.cross_encoder import (
         CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments,
     )
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
     from transformers import EarlyStoppingCallback, set_seed
 
     set_seed(settings.seed)
@@ -73,8 +95,13 @@ def train(
         base_model, num_labels=1, max_length=settings.max_length, model_kwargs={"dtype": torch.float32},
         device="cuda" if gpu else "cpu",
     )
-    num_negatives = max(len(m.negatives) for m in train_rows)
-    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(num_negatives), device=model.device))
+    if settings.loss == "mnrl":
+        loss = MultipleNegativesRankingLoss(model, num_negatives=settings.in_batch_negatives)
+        dataset = listwise_dataset(train_rows, passages, settings.hard_negatives, settings.seed)
+    else:
+        num_negatives = max(len(m.negatives) for m in train_rows)
+        loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(num_negatives), device=model.device))
+        dataset = pairs_dataset(train_rows, passages, settings.seed)
     evaluator = heldout_evaluator(heldout_rows, passages)
     before = evaluator(model)
     log.info("held-out before training: %s", before)
@@ -90,12 +117,12 @@ def train(
         save_strategy="steps", save_steps=settings.eval_steps, save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model=metric, greater_is_better=True,
         logging_steps=max(1, settings.eval_steps // 4),
-        dataloader_num_workers=6 if gpu else 0,
+        dataloader_num_workers=0,  # the loss tokenizes (in the main process, with the tokenizer's own threads)
         seed=settings.seed, report_to="none",
     )
     trainer = CrossEncoderTrainer(
-        model=model, args=args, train_dataset=pairs_dataset(train_rows, passages, settings.seed), loss=loss,
-        evaluator=evaluator, callbacks=[EarlyStoppingCallback(early_stopping_patience=settings.patience)],
+        model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=settings.patience), time_budget(settings.max_seconds)],
     )
     trainer.train()
     after = evaluator(model)
@@ -107,6 +134,26 @@ def train(
         "heldout_before": before, "heldout_after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric, "steps": trainer.state.global_step, "eval_history": history,
     }
+
+
+def time_budget(seconds: float | None):
+    """A TrainerCallback that ends training after ``seconds``, evaluating and saving at that step so the best
+    checkpoint is chosen among everything trained so far (transformers is imported only when training)."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        deadline: float | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.deadline = time.monotonic() + seconds if seconds else None
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                log.info("time budget of %.0f s reached at step %d", seconds, state.global_step)
+                control.should_training_stop = control.should_evaluate = control.should_save = True
+            return control
+
+    return TimeBudget()
 
 
 def save_fp16(model, folder: Path) -> None:
