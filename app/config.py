@@ -78,9 +78,15 @@ class RetrievalConfig:
     candidates: int = 100  # per retriever, before fusion
     rrf_k: int = 60
     rerank: bool = True
-    # Any sentence-transformers CrossEncoder name or folder; empty = no reranking.
-    reranker_model: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+    # deeprag's own reranker (models/ in the repository, works offline), or any sentence-transformers
+    # CrossEncoder name or folder (e.g. "BAAI/bge-reranker-v2-m3" with internet); empty = no reranking.
+    reranker_model: str = "deeprag-reranker-minilm-l6"
     rerank_candidates: int = 20
+    # The reranker's share when its score is mixed with the first-stage score (both standardised per query);
+    # 1.0 = order by the reranker alone. See README "Reranking" for how the default was chosen.
+    rerank_weight: float = 0.5
+    # auto = bf16 on CPUs with native bf16 (AVX-512 BF16/AMX), fp16 on GPUs, fp32 otherwise.
+    reranker_precision: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
 
 @dataclass
@@ -159,7 +165,17 @@ def load_config(
         _apply_mapping(config, _read_toml(file_path), source=str(file_path))
     _apply_mapping(config, _env_values(env), source="environment")
     _apply_mapping(config, _nest({k: v for k, v in (overrides or {}).items() if v is not None}), source="flags")
+    _check_ranges(config)
     return config
+
+
+def _check_ranges(config: Config) -> None:
+    """Values whose type is right but whose range is not: refused at load time, not at the first search."""
+    if not 0.0 <= config.retrieval.rerank_weight <= 1.0:
+        raise ConfigError(
+            f"retrieval.rerank_weight is {config.retrieval.rerank_weight}; it is the reranker's share of the "
+            "final score and must lie in [0, 1] (1 = reranker alone)"
+        )
 
 
 def _default_config_file(env: Mapping[str, str]) -> Path | None:

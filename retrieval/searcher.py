@@ -22,6 +22,7 @@ from ingest.index_dir import IndexSnapshot, open_docstore, open_snapshot
 from ingest.models import Chunk
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.reranker import load_reranker
+from retrieval.score_mix import mix
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,10 @@ class Searcher:
                 ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], settings.rrf_k)
             else:
                 ranked = dense or lexical
-        reranker = load_reranker(settings.reranker_model, self.config.embedding.device) if rerank else None
+        reranker = (
+            load_reranker(settings.reranker_model, self.config.embedding.device, settings.reranker_precision)
+            if rerank else None
+        )
         pool = ranked[: max(k, settings.rerank_candidates)] if reranker else ranked[:k]
         with _timed(timings, "fetch"):
             chunks = snapshot.docstore.chunks([i for i, _ in pool])
@@ -176,7 +180,8 @@ class Searcher:
         if reranker is not None:
             with _timed(timings, "rerank"):
                 scores = reranker.score(query, [hit.chunk.indexed_text() for hit in hits])
-                for hit, score in zip(hits, scores):
-                    hit.rerank_score = hit.score = score
+                final = mix(scores, [hit.score for hit in hits], settings.rerank_weight)
+                for hit, score, mixed in zip(hits, scores, final):
+                    hit.rerank_score, hit.score = score, mixed
                 hits.sort(key=lambda hit: -hit.score)
         return SearchResult(query, mode, reranker is not None, hits[:k], timings)

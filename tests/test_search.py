@@ -10,6 +10,7 @@ import pytest
 from app.config import load_config
 from ingest.pipeline import Ingestor
 from retrieval.reranker import load_reranker
+from retrieval.score_mix import mix
 from retrieval.searcher import EmptyIndex, EmptyQuery, Searcher
 from tests.conftest import SAMPLE, SEEDS, write
 
@@ -47,16 +48,32 @@ def test_modes_use_only_their_retriever(sample_config, embedder):
 def test_reranker_reorders_the_candidate_pool(sample_config, embedder, tiny_cross_encoder):
     sample_config.retrieval.reranker_model = tiny_cross_encoder
     sample_config.retrieval.rerank_candidates = 8
+    sample_config.retrieval.rerank_weight = 1.0  # the reranker's order alone
     try:
         result = Searcher(sample_config, embedder).search("What is reciprocal rank fusion?", k=4)
     finally:
         sample_config.retrieval.reranker_model = ""
+        sample_config.retrieval.rerank_weight = 0.5
     reranker = load_reranker(tiny_cross_encoder)
     expected = reranker.score("What is reciprocal rank fusion?", [h.chunk.indexed_text() for h in result.hits])
     assert result.reranked and "rerank" in result.timings_ms
     scores = [h.rerank_score for h in result.hits]
     assert scores == sorted(scores, reverse=True) and scores == pytest.approx(expected, abs=1e-5)
     assert all(h.fused_score is not None for h in result.hits)
+
+
+def test_score_mix_orders_by_the_blend_of_reranker_and_fused_scores(sample_config, embedder, tiny_cross_encoder):
+    sample_config.retrieval.reranker_model = tiny_cross_encoder
+    sample_config.retrieval.rerank_candidates = 8
+    sample_config.retrieval.rerank_weight = 0.5
+    try:
+        hits = Searcher(sample_config, embedder).search("What is reciprocal rank fusion?", k=8).hits
+    finally:
+        sample_config.retrieval.reranker_model = ""
+    assert len(hits) == 8  # the whole pool, so the blend can be recomputed from what came back
+    blended = mix([h.rerank_score for h in hits], [h.fused_score for h in hits], 0.5)
+    assert [h.score for h in hits] == pytest.approx(blended)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 def test_unloadable_reranker_warns_once_and_keeps_fused_order(sample_config, embedder, caplog, tmp_path):
