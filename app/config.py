@@ -76,6 +76,10 @@ class RetrievalConfig:
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     k: int = 5
     candidates: int = 100  # per retriever, before fusion
+    # How dense and BM25 candidates are merged: "zscore" (weighted sum of per-list standardised scores) or
+    # "rrf" (reciprocal rank fusion, constant rrf_k). dense_weight is the dense list's share for "zscore".
+    fusion: Literal["zscore", "rrf"] = "zscore"
+    dense_weight: float = 0.5
     rrf_k: int = 60
     rerank: bool = True
     # deeprag's own reranker (models/ in the repository, works offline), or any sentence-transformers
@@ -171,6 +175,11 @@ def load_config(
 
 def _check_ranges(config: Config) -> None:
     """Values whose type is right but whose range is not: refused at load time, not at the first search."""
+    if not 0.0 <= config.retrieval.dense_weight <= 1.0:
+        raise ConfigError(
+            f"retrieval.dense_weight is {config.retrieval.dense_weight}; it is the dense list's share in z-score "
+            "fusion and must lie in [0, 1] (BM25 gets the rest)"
+        )
     if not 0.0 <= config.retrieval.rerank_weight <= 1.0:
         raise ConfigError(
             f"retrieval.rerank_weight is {config.retrieval.rerank_weight}; it is the reranker's share of the "

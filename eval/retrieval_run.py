@@ -97,11 +97,9 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     mode = "hybrid" if spec.setting == "hybrid+rerank" else spec.setting
     rerank = spec.setting == "hybrid+rerank"
     chunk_depth = spec.depth * config.eval.chunks_per_doc
-    search_config = dataclasses.replace(
-        config, index_dir=index_dir,
-        retrieval=dataclasses.replace(config.retrieval, candidates=max(config.retrieval.candidates, chunk_depth)),
-    )
+    search_config = dataclasses.replace(config, index_dir=index_dir)
     searcher = Searcher(search_config)
+    deep_candidates = max(config.retrieval.candidates, chunk_depth)
     reranker_name = config.retrieval.reranker_model if rerank else None
 
     run = RunDir(spec.run_dir)
@@ -120,6 +118,7 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
         "index_settings": index_settings(config),
         "depth": spec.depth,
         "chunk_depth": chunk_depth,
+        "deep_candidates": deep_candidates,
         "ignore_identical_ids": spec.ignore_identical_ids,
         "limit": spec.limit,
         "config": public_settings(search_config),
@@ -127,7 +126,8 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
 
     def work(question: Question) -> dict:
         started = time.perf_counter()
-        deep = searcher.search(question.text, k=chunk_depth, mode=mode, rerank=False)
+        # Deeper lists than a user's, for recall@100; the reranked head below is exactly what a user gets.
+        deep = searcher.search(question.text, k=chunk_depth, mode=mode, rerank=False, candidates=deep_candidates)
         latency_ms = (time.perf_counter() - started) * 1000
         chunk_docs = [hit.chunk.doc_id for hit in deep.hits]
         timings = dict(deep.timings_ms)

@@ -1,4 +1,4 @@
-"""Search an index directory: dense (FAISS) and BM25 candidates, fused by RRF, reranked by a cross-encoder.
+"""Search an index directory: dense (FAISS) and BM25 candidates, fused (z-score or RRF), reranked by a cross-encoder.
 
 Each stage is timed so the CLI, the UI and the benchmarks report the same per-stage latencies.
 """
@@ -20,7 +20,7 @@ from ingest.embedder import Embedder, load_embedder
 from ingest.errors import DeepragError, IndexMismatch
 from ingest.index_dir import IndexSnapshot, open_docstore, open_snapshot
 from ingest.models import Chunk
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
 from retrieval.reranker import load_reranker
 from retrieval.score_mix import mix
 
@@ -129,15 +129,25 @@ class Searcher:
                 self._snapshot = fresh  # the old snapshot's connection closes when its last query lets go
         return changed
 
+    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        settings = self.config.retrieval
+        if settings.fusion == "rrf":
+            return reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], settings.rrf_k)
+        return zscore_fusion([dense, lexical], [settings.dense_weight, 1.0 - settings.dense_weight])
+
     def search(
         self,
         query: str,
         k: int | None = None,
         mode: Mode | None = None,
         rerank: bool | None = None,
+        candidates: int | None = None,
     ) -> SearchResult:
+        """``candidates`` overrides ``retrieval.candidates`` (per retriever, before fusion) for this call: the
+        evaluation asks for deeper lists than a user would, to score recall@100."""
         settings = self.config.retrieval
         k = k or settings.k
+        candidates = candidates or settings.candidates
         mode = mode or settings.mode
         rerank = settings.rerank if rerank is None else rerank
         if not query or not query.strip():
@@ -152,13 +162,13 @@ class Searcher:
             with _timed(timings, "embed"):
                 vector = self.embedder.embed_queries([query])
             with _timed(timings, "faiss"):
-                dense = vector_index.search(snapshot.vectors, vector, settings.candidates)[0]
+                dense = vector_index.search(snapshot.vectors, vector, candidates)[0]
         if mode in ("hybrid", "bm25"):
             with _timed(timings, "bm25"):
-                lexical = snapshot.lexical.search(query, settings.candidates)
+                lexical = snapshot.lexical.search(query, candidates)
         with _timed(timings, "fuse"):
             if mode == "hybrid":
-                ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], settings.rrf_k)
+                ranked = self._fuse(dense, lexical)
             else:
                 ranked = dense or lexical
         reranker = (

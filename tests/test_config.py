@@ -31,6 +31,8 @@ def test_env_coerces_types():
         ({"DEEPRAG_RETRIEVAL": "3"}, "'retrieval' in environment is a section"),
         ({"DEEPRAG_RETRIEVAL__RERANK_WEIGHT": "1.5"}, r"rerank_weight is 1.5; .* must lie in \[0, 1\]"),
         ({"DEEPRAG_RETRIEVAL__RERANKER_PRECISION": "int4"}, "choose one of auto, float32, bfloat16, float16"),
+        ({"DEEPRAG_RETRIEVAL__DENSE_WEIGHT": "-0.1"}, r"dense_weight is -0.1; .* must lie in \[0, 1\]"),
+        ({"DEEPRAG_RETRIEVAL__FUSION": "max"}, "choose one of zscore, rrf"),
     ],
 )
 def test_bad_values_name_key_and_fix(env, message):
