@@ -15,7 +15,6 @@ import csv
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -183,12 +182,27 @@ def calibrate(config: Config, run_dir: Path, judge: bool = False, limit: int | N
     results = [agreement("lexical support (deterministic)", [lexical_support(r.answer, [r.passage]) for r in rows], labels)]
     if judge:
         from app.llm import LLMClient
+        from eval.runner import RunDir, run_items
 
         llm_judge = LLMJudge(LLMClient(config.llm))
-        with ThreadPoolExecutor(max_workers=config.eval.workers) as pool:
-            verdicts = list(pool.map(lambda r: llm_judge.judge(r.question, r.answer, [r.passage]), rows))
-        results.append(agreement(f"LLM judge ({llm_judge.client.model.name})", [v.score for v in verdicts], labels,
-                                 unparsed=sum(v.unparsed for v in verdicts)))
+        model = llm_judge.client.model.name
+        # One record per answer, appended as it is judged: an interrupted calibration resumes where it stopped.
+        run = RunDir(run_dir / "judge")
+        run.start({"kind": "faithfulness-judge", "dataset": "ares-nq", "judge_model": model, "limit": limit})
+
+        def judge_one(item: tuple[int, LabelledAnswer]) -> dict:
+            index, row = item
+            return {"id": str(index), "label": row.faithful, **llm_judge.judge(row.question, row.answer, [row.passage]).as_dict()}
+
+        def running(records: list[dict]) -> str:
+            agree = [(r["score"] >= 0.5) == r["label"] for r in records if r["score"] is not None]
+            unparsed = sum(r["unparsed"] for r in records)
+            return f"agreement@0.5 {sum(agree) / max(len(agree), 1):.2f}, unparsed {unparsed}"
+
+        verdicts = run_items(run, list(enumerate(rows)), key=lambda item: str(item[0]), work=judge_one,
+                             workers=config.eval.workers, running=running, desc="ares-nq LLM judge")
+        results.append(agreement(f"LLM judge ({model})", [v["score"] for v in verdicts], labels,
+                                 unparsed=sum(v["unparsed"] for v in verdicts)))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "agreement.json", [vars(a) for a in results])
     table = ["| method | answers | scored | unparsed | threshold | accuracy (held-out half) | AUROC |",

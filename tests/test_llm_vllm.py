@@ -125,3 +125,22 @@ def test_cli_ask_server_down_prints_sources_then_the_error(sample_index, monkeyp
     assert code == 2
     assert "sources:" in captured.out and "multi-head-latent-attention.md" in captured.out
     assert "cannot reach the LLM server" in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+def test_judge_calibration_runs_against_the_server_and_resumes(settings, tmp_path, caplog):
+    """The tiny model's gibberish never parses as claims: every answer must be counted as unparsed (not
+    dropped, not a crash), and a second run must reuse the recorded verdicts instead of asking again."""
+    import logging
+
+    from eval.faithfulness import calibrate
+
+    run_dir = tmp_path / "calibration"
+    settings.eval.workers = 2
+    table = calibrate(settings, run_dir, judge=True, limit=3)
+    records = (run_dir / "judge" / "results.jsonl").read_text().splitlines()
+    assert len(records) == 3 and all(json.loads(r)["unparsed"] for r in records)
+    assert "| 3 | 0 | 3 |" in table  # answers, scored, unparsed for the judge row
+    with caplog.at_level(logging.INFO, logger="eval.runner"):
+        calibrate(settings, run_dir, judge=True, limit=3)
+    assert "3 of 3 already done" in caplog.text
+    assert len((run_dir / "judge" / "results.jsonl").read_text().splitlines()) == 3
