@@ -119,9 +119,15 @@ class AnswerPipeline:
         """
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        query = question
+        query, rewrite_error = question, None
         if history:
-            query = self._rewrite(question, history)
+            try:
+                query = self._rewrite(question, history)
+            except LLMError as exc:
+                # The LLM failed before retrieval could start: still search with the question as asked, so the
+                # caller can show the sources beside the one-line reason, then stop with that reason.
+                log.warning("could not rewrite the follow-up (%s); searching with the question as asked", exc)
+                rewrite_error = exc
             timings["rewrite"] = _ms(started)
         result = self.searcher.search(query)
         search_ms = dict(result.timings_ms)
@@ -130,6 +136,8 @@ class AnswerPipeline:
         hits = result.hits
         yield Retrieved(query, query != question, hits, dict(timings))
         try:
+            if rewrite_error is not None:
+                raise rewrite_error
             yield from self._generate(question, query, hits, timings, started)
         except LLMError as exc:
             exc.hits = tuple(hits)

@@ -105,6 +105,24 @@ def test_server_down_is_one_clear_error_and_sources_survive(sample_index, embedd
     assert caught.value.hits and caught.value.hits[0].chunk.text
 
 
+def test_server_down_during_a_follow_up_still_retrieves_with_the_question_as_asked(sample_index, embedder):  # noqa: F811
+    """Rewriting a follow-up needs the LLM before retrieval; when that fails the sources must survive too."""
+    from llm_fixtures import _free_port
+
+    settings = load_config(env={}, overrides={
+        "index_dir": str(sample_index), "retrieval.reranker_model": "",
+        "llm.base_url": f"http://127.0.0.1:{_free_port()}/v1", "llm.max_retries": 1,
+    })
+    history = [{"role": "user", "content": "What is MLA?"}, {"role": "assistant", "content": "Latent attention [1]."}]
+    events = AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).stream(QUESTION, history)
+    retrieved = next(events)
+    assert isinstance(retrieved, Retrieved) and retrieved.query == QUESTION and not retrieved.rewritten
+    assert retrieved.hits[0].chunk.source.endswith("multi-head-latent-attention.md")
+    with pytest.raises(LLMUnavailable, match="deeprag serve") as caught:
+        next(events)
+    assert [h.chunk.chunk_id for h in caught.value.hits] == [h.chunk.chunk_id for h in retrieved.hits]
+
+
 def test_cli_ask_json(sample_index, vllm_url, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setenv("DEEPRAG_RETRIEVAL__RERANKER_MODEL", "")
     monkeypatch.setenv("DEEPRAG_LLM__MAX_TOKENS", "16")

@@ -69,19 +69,10 @@ def answer(question: str, earlier: list[Turn]) -> Turn:
         turn.empty_index = True
     except LLMError as exc:
         turn.problem = str(exc)
-        turn.hits = list(exc.hits) or turn.hits or _sources_only(question)
+        turn.hits = list(exc.hits) or turn.hits
     except DeepragError as exc:
         turn.problem = str(exc)
     return turn
-
-
-def _sources_only(question: str) -> list:
-    """Retrieval for ``question`` as asked, for when the LLM failed before the pipeline searched (rewriting a
-    follow-up needs the LLM first): the sources are still worth showing."""
-    try:
-        return SessionSearcher(searcher_for(config), config.retrieval).search(question).hits
-    except DeepragError:
-        return []
 
 
 def _tokens(events: Iterator, turn: Turn) -> Iterator[str]:
