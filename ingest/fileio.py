@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -19,11 +20,15 @@ def file_sha256(path: Path) -> str:
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
-    """Write through a temporary file, fsync, then rename: a reader (or a crash) never sees half a file."""
+    """Write through a temporary file, fsync, then rename: a reader (or a crash) never sees half a file.
+    A ``.gz`` path gets compact, gzip-compressed JSON (large machine-read files); any other, indented text."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    with open(tmp, "wb") as raw:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+                handle.write(json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        else:
+            raw.write((json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        raw.flush()
+        os.fsync(raw.fileno())
     os.replace(tmp, path)

@@ -14,6 +14,8 @@ import json
 import time
 from pathlib import Path
 
+from ingest.fileio import write_json_atomically
+
 
 def read_candidates(path: Path) -> dict:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
@@ -22,10 +24,7 @@ def read_candidates(path: Path) -> dict:
 
 def write_candidates(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
-        json.dump(payload, handle)
-    tmp.replace(path)
+    write_json_atomically(path, payload)
 
 
 def score_candidates(payload: dict, reranker, batch_size: int = 128) -> float:
