@@ -29,19 +29,22 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> li
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
-def zscore_fusion(scored_lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float]) -> list[tuple[int, float]]:
+def zscore_fusion(
+    scored_lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float]
+) -> list[tuple[int, float]]:
     """Fuse (id, score) lists into one (id, fused score) list, best first: Σ_r w_r · z_r(d), where z_r is
     list r's scores standardised over that list and a missing id takes list r's minimum; ties keep the order
     in which ids were first seen. An empty list contributes nothing."""
     if len(scored_lists) != len(weights):
         raise ValueError("one weight per list")
-    standardised = []
-    for scored in scored_lists:
-        z = zscores([score for _, score in scored])
-        standardised.append(({item: float(value) for (item, _), value in zip(scored, z)}, float(z.min()) if len(z) else 0.0))
     order = list(dict.fromkeys(item for scored in scored_lists for item, _ in scored))
-    fused = {
-        item: sum(w * by_id.get(item, floor) for w, (by_id, floor) in zip(weights, standardised) if by_id)
-        for item in order
-    }
+    fused = dict.fromkeys(order, 0.0)
+    for scored, weight in zip(scored_lists, weights):
+        if not scored:
+            continue  # an empty list says nothing about any candidate
+        z = zscores([score for _, score in scored])
+        by_id = {item: float(value) for (item, _), value in zip(scored, z)}
+        floor = float(z.min())
+        for item in order:
+            fused[item] += weight * by_id.get(item, floor)
     return sorted(fused.items(), key=lambda pair: -pair[1])

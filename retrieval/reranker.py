@@ -26,11 +26,9 @@ def resolve_model(model_name: str) -> str:
 
 class CrossEncoderReranker:
     def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 32, precision: str = "auto"):
-        from sentence_transformers import CrossEncoder
-
         self.name = model_name
-        self.dtype = compute_dtype(precision, device)
-        self._model = CrossEncoder(resolve_model(model_name), device=device, model_kwargs={"dtype": self.dtype})
+        self._model = load_cross_encoder(model_name, device, precision)
+        self.dtype = next(self._model.parameters()).dtype
         self._batch_size = batch_size
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
@@ -40,6 +38,15 @@ class CrossEncoderReranker:
             [(query, passage) for passage in passages], batch_size=self._batch_size, show_progress_bar=False
         )
         return [float(s) for s in scores]
+
+
+def load_cross_encoder(model_name: str, device: str = "cpu", precision: str = "auto"):
+    """sentence-transformers' CrossEncoder for a shipped name, a folder or a hub name, in the dtype that
+    ``precision`` picks for ``device`` (search and the offline scoring of evaluation candidates share this)."""
+    from sentence_transformers import CrossEncoder
+
+    dtype = compute_dtype(precision, device)
+    return CrossEncoder(resolve_model(model_name), device=device, model_kwargs={"dtype": dtype})
 
 
 def compute_dtype(precision: str, device: str):

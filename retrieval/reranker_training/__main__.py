@@ -99,13 +99,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     import torch
-    from sentence_transformers import CrossEncoder
 
-    from retrieval.reranker import compute_dtype
+    from retrieval.reranker import load_cross_encoder
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = compute_dtype(args.precision, device)
-    reranker = CrossEncoder(str(args.model), device=device, model_kwargs={"dtype": dtype})
+    reranker = load_cross_encoder(str(args.model), device, args.precision)
+    dtype = next(reranker.parameters()).dtype
     for path in args.candidates:
         payload = scoring.read_candidates(path)
         if args.depth:

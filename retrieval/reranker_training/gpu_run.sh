@@ -1,7 +1,7 @@
 #!/bin/bash
 # One device call (see notes/issue6.md): install the carried wheels, then train one or more rerankers from
 # packed data mined here (`python -m retrieval.reranker_training mine ...`, CPU, about a minute) and return each
-# as tar parts (the device returns files of at most 16 MiB, 8 files in all: two models per call).
+# as tar parts (the device returns files of at most 16 MiB and 64 MiB in all: one fp16 model per call).
 #   RUNS="name|packed folder|train arguments;name|...|..." bash retrieval/reranker_training/gpu_run.sh
 # Carry (64 MiB in all): .rrtrain/whl (sentence-transformers 6.2.0, datasets 5.2.0, dill 0.4.1,
 # multiprocess 0.70.19, xxhash 4.1.0), .rrtrain/minilm-fp16 (all-MiniLM-L6-v2, fp16 weights, no ST modules),
