@@ -33,9 +33,9 @@ def is_ict_passage(passage_id: str) -> bool:
     return passage_id.startswith(PREFIX)
 
 
-def origin_of(positive_id: str) -> str:
-    """The pooled paragraph an ICT positive was rebuilt from."""
-    return positive_id.removeprefix(PREFIX).rpartition("#")[0]
+def origin_of(passage_id: str) -> str:
+    """The pooled paragraph a trimmed passage was cut from."""
+    return passage_id.removeprefix(PREFIX).rpartition("#")[0]
 
 
 def rebuild_passage(passages: dict[str, str], passage_id: str) -> str:
@@ -54,12 +54,19 @@ def split_paragraph(text: str) -> tuple[str, list[str]]:
     return title, SENTENCE_END.split(body.strip())
 
 
+def droppable(sentences: list[str]) -> list[int]:
+    """Indexes of the sentences long enough to be a statement and short enough to be one claim; none when the
+    paragraph is too short to lose a sentence and still say what it is about."""
+    if len(sentences) < 3:
+        return []
+    return [i for i, s in enumerate(sentences) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
+
+
 def trim_like_a_positive(passages: dict[str, str], pid: str, rng: random.Random, keep_probability: float = 0.1) -> str:
     """The id of paragraph ``pid`` with one usable sentence dropped, as a positive would be (whole with
     ``keep_probability``, or when it is too short to lose one)."""
-    _, sentences = split_paragraph(passages[pid])
-    usable = [i for i, s in enumerate(sentences) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
-    if len(sentences) < 3 or not usable or rng.random() < keep_probability:
+    usable = droppable(split_paragraph(passages[pid])[1])
+    if not usable or rng.random() < keep_probability:
         return f"{PREFIX}{pid}#"
     return f"{PREFIX}{pid}#{rng.choice(usable)}"
 
@@ -84,9 +91,7 @@ def make_ict_questions(
         if len(questions) >= count:
             break
         _, sentences = split_paragraph(passages[pid])
-        usable = [i for i, s in enumerate(sentences) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
-        if len(sentences) < 3 or not usable:
-            continue  # too short to lose a sentence and still say what the paragraph is about
+        usable = droppable(sentences)
         for chosen in rng.sample(usable, min(per_paragraph, len(usable), count - len(questions))):
             kept_whole = rng.random() < keep_probability
             positive_id = f"{PREFIX}{pid}#{'' if kept_whole else chosen}"

@@ -7,8 +7,8 @@ dropped as a likely unlabelled positive (NV-Retriever's TopK-PercPos; sentence-t
 ``mine_hard_negatives`` does the same with one retriever only, which is why it is not used here).
 WikiQA questions keep their own labelled negative sentences first.
 
-Packed form (one folder): ``passages.jsonl.gz`` (every passage used, once; an inverse-cloze positive only by
-id, rebuilt from its paragraph on reading, see ``ict.py``), ``train.jsonl.gz`` and
+Packed form (one folder): ``passages.jsonl.gz`` (every passage used, once; an inverse-cloze (trimmed) passage only
+by id, rebuilt from its paragraph on reading, see ``ict.py``), ``train.jsonl.gz`` and
 ``heldout.jsonl.gz`` (``{"qid","query","source","positive","negatives"}`` with passage ids) and
 ``manifest.json`` (settings, counts, input sha256s).
 """

@@ -136,8 +136,9 @@ def train(
         for source in sorted({m.source for m in heldout_rows})
     }
     return {
-        "heldout_before": before, "heldout_after": after, "heldout_after_by_source": by_source, "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_metric": trainer.state.best_metric, "steps": trainer.state.global_step, "eval_history": history,
+        "heldout_before": before, "heldout_after": after, "heldout_after_by_source": by_source,
+        "best_checkpoint": trainer.state.best_model_checkpoint, "best_metric": trainer.state.best_metric,
+        "steps": trainer.state.global_step, "eval_history": history,
     }
 
 
