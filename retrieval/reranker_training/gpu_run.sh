@@ -20,14 +20,13 @@ for spec in "${specs[@]}"; do
     echo "== $name: $packed $train_args (at $(( $(date +%s) - S )) s)" | tee -a $OUT/log.txt
     python3 -m retrieval.reranker_training train --packed "$packed" --base-model .rrtrain/minilm-fp16 \
         --out /tmp/model-$name $train_args 2>&1 | grep -vE "Batches|it/s\]|Writing model" | tee -a $OUT/log.txt || exit 6
+    cp /tmp/model-$name/final/training_summary.json $OUT/$name-training_summary.json
     if [ "${RETURN_MODELS:-1}" = 1 ]; then
         (cd /tmp/model-$name/final && tar cf - .) | split -b 16000000 - $OUT/$name.tar.part-
-        cp /tmp/model-$name/final/training_summary.json $OUT/$name-training_summary.json
     fi
     if [ -n "$SCORE" ]; then
         python3 -m retrieval.reranker_training score --model /tmp/model-$name/final --candidates $SCORE \
             --out $OUT/$name-scores 2>&1 | grep -vE "Batches" | tail -3 | tee -a $OUT/log.txt
-        cp /tmp/model-$name/final/training_summary.json $OUT/$name-scores/training_summary.json
     fi
     echo "== $name done at $(( $(date +%s) - S )) s" | tee -a $OUT/log.txt
 done
