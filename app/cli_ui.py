@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.config import Config
+from ground.config import Config
 
 APP = Path(__file__).resolve().parent / "ui" / "main.py"
 
@@ -22,8 +22,8 @@ APP = Path(__file__).resolve().parent / "ui" / "main.py"
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add `deeprag ui`."""
     ui = sub.add_parser("ui", help="open the chat UI in a browser (Streamlit)")
-    ui.add_argument("--host", help="address to listen on (default: ui.host, 127.0.0.1)")
-    ui.add_argument("--port", type=int, help="port (default: ui.port, 8501)")
+    ui.add_argument("--host", dest="ui_host", help="address to listen on (default: ui.host, 127.0.0.1)")
+    ui.add_argument("--port", dest="ui_port", type=int, help="port (default: ui.port, 8501)")
     ui.add_argument("--headless", action="store_true", help="do not open a browser window")
     ui.set_defaults(handler=cmd_ui)
 
@@ -32,8 +32,8 @@ def streamlit_command(args: argparse.Namespace, config: Config) -> list[str]:
     """The `streamlit run` command line for these settings."""
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.address", args.host or config.ui.host,
-        "--server.port", str(args.port or config.ui.port),
+        "--server.address", config.ui.host,
+        "--server.port", str(config.ui.port),
         "--server.headless", "true" if args.headless else "false",
         # Uploads larger than ingestion accepts are refused by the browser already (Streamlit counts whole MB).
         "--server.maxUploadSize", str(max(1, math.ceil(config.ingest.max_file_mb))),

@@ -22,10 +22,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app.answer import AnswerPipeline  # noqa: E402
-from app.config import load_config  # noqa: E402
+from generation.answer import AnswerPipeline  # noqa: E402
+from generation.llm import LLMClient  # noqa: E402
+from ground.config import load_config, updated  # noqa: E402
 from app.serve.launcher import server_for_preset  # noqa: E402
 from app.serve.presets import resolve  # noqa: E402
+from retrieval.searcher import Searcher  # noqa: E402
 
 # (question, the sample file that answers it, words the answer should contain)
 QUESTIONS = [
@@ -45,23 +47,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         index = args.index or Path(scratch) / "index"
         config = load_config(env={}, overrides={"index_dir": str(index), "retrieval.reranker_model": "",
-                                                "llm.temperature": 0.0})
+                                                "llm.temperature": 0.0, "llm.base_url": args.base_url})
         if args.index is None:
             from ingest.pipeline import Ingestor
 
-            Ingestor(config).run([REPO / "data" / "sample"])
+            Ingestor.for_config(config).run([REPO / "data" / "sample"])
         server = None
-        if args.base_url:
-            config.llm.base_url = args.base_url
-        else:
+        if not args.base_url:
             started = time.perf_counter()
             server = server_for_preset(config.serve, resolve("cpu-small"))
             server.start()
             server.wait_healthy(config.serve.startup_timeout_s)
             print(f"server ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            config.llm.base_url = server.url
+            config = updated(config, {"llm.base_url": server.url})
         try:
-            records = [ask(AnswerPipeline(config), q, source, words) for q, source, words in QUESTIONS]
+            pipeline = AnswerPipeline(Searcher.for_config(config), LLMClient(config.llm))
+            records = [ask(pipeline, q, source, words) for q, source, words in QUESTIONS]
         finally:
             if server:
                 server.stop()

@@ -5,7 +5,7 @@
    ``SentenceTransformer.encode`` call with the same batch size. The ratio of chunks/s (pipeline / plain)
    says how much the pipeline adds over the model; target ≥ 0.85. Model loading is outside both timings.
 2. Latency: the SciFact test queries run against an index of the whole corpus; p50/p95 per stage
-   (embed, faiss, bm25, fuse, fetch, rerank) and in total.
+   (dense, bm25, fuse, fetch, rerank) and in total.
 
     python benchmarks/ingest_speed.py --docs 1000 --queries 300 [--index .cache/indexes/scifact-minilm]
 
@@ -27,14 +27,14 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from app.config import load_config  # noqa: E402
+from ground.config import load_config, updated  # noqa: E402
 from eval.datasets import load_beir  # noqa: E402
 from ingest.embedder import load_embedder  # noqa: E402
 from ingest.index_dir import open_docstore  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 from retrieval.searcher import Searcher  # noqa: E402
 
-STAGES = ("embed", "faiss", "bm25", "fuse", "fetch", "rerank", "total")
+STAGES = ("dense", "bm25", "fuse", "fetch", "rerank", "total")
 
 
 def throughput(config, corpus: Path, docs: int, workdir: Path) -> dict:
@@ -44,12 +44,12 @@ def throughput(config, corpus: Path, docs: int, workdir: Path) -> dict:
             if number >= docs:
                 break
             target.write(line)
-    config.index_dir = workdir / "index"
+    config = updated(config, {"index_dir": workdir / "index"})
     embedder = load_embedder(config.embedding)
     embedder.embed_passages(["warm up the model"] * 8)
 
     started = time.perf_counter()
-    summary = Ingestor(config, embedder).run([subset])
+    summary = Ingestor.for_config(config, embedder).run([subset])
     pipeline_s = time.perf_counter() - started
 
     store = open_docstore(config.index_dir)
@@ -72,8 +72,7 @@ def throughput(config, corpus: Path, docs: int, workdir: Path) -> dict:
 
 
 def latency(config, index_dir: Path, queries: list[str], rerank: bool) -> dict:
-    config.index_dir = index_dir
-    searcher = Searcher(config)
+    searcher = Searcher.for_config(updated(config, {"index_dir": index_dir}))
     searcher.search(queries[0], rerank=rerank)  # warm-up: first-call allocations and lazy loads
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
     reranked = False
@@ -120,12 +119,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = load_config()
-    scifact = load_beir(config, "scifact")
+    scifact = load_beir(config.data_dir, "scifact")
 
     with tempfile.TemporaryDirectory() as workdir:
         speed = throughput(load_config(), scifact.corpus, args.docs, Path(workdir))
     index_dir = args.index or Path(".cache/indexes/scifact-minilm")
-    Ingestor(load_config(overrides={"index_dir": str(index_dir)})).run([scifact.corpus])  # no-op when built
+    Ingestor.for_config(load_config(overrides={"index_dir": str(index_dir)})).run([scifact.corpus])  # no-op when built
     queries = [q.text for q in scifact.queries.values()][: args.queries]
     results = {
         "command": "python benchmarks/ingest_speed.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()

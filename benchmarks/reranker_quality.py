@@ -18,18 +18,17 @@ pool size and mix weight is derived from those scores. Documents are ranked by t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app.config import load_config  # noqa: E402
+from ground.config import load_config, updated  # noqa: E402
 from eval.datasets import load_beir  # noqa: E402
 from eval.metrics import answer_recall, documents_from_chunks, rank_scores, score_run  # noqa: E402
 from eval.retrieval_run import cached_index_dir, ensure_index  # noqa: E402
-from ingest.fileio import file_sha256, write_json_atomically  # noqa: E402
+from ground.files import file_sha256, write_json_atomically  # noqa: E402
 from retrieval.reranker_training.scoring import read_candidates, write_candidates  # noqa: E402
 from retrieval.score_mix import mix  # noqa: E402
 
@@ -44,9 +43,7 @@ def build_candidates(config, dataset, index_dir: Path, depth: int) -> dict:
 
     from retrieval.searcher import Searcher
 
-    searcher = Searcher(dataclasses.replace(
-        config, index_dir=index_dir, retrieval=dataclasses.replace(config.retrieval, candidates=max(depth, 100)),
-    ))
+    searcher = Searcher.for_config(updated(config, {"index_dir": index_dir, "retrieval.candidates": max(depth, 100)}))
     queries, texts = {}, {}
     for question in tqdm(list(dataset.queries.values()), desc=f"{dataset.name}: hybrid top {depth}"):
         hits = searcher.search(question.text, k=depth, mode="hybrid", rerank=False).hits
@@ -102,7 +99,7 @@ def markdown(title: str, rows: list[dict]) -> str:
 
 def cmd_candidates(args: argparse.Namespace) -> None:
     config = load_config()
-    dataset = load_beir(config, args.dataset)
+    dataset = load_beir(config.data_dir, args.dataset)
     if args.limit:
         dataset.queries = dict(list(dataset.queries.items())[: args.limit])
     index_dir = args.index or cached_index_dir(config, dataset, file_sha256(dataset.corpus))

@@ -18,7 +18,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from app.config import load_config  # noqa: E402
+from ground.config import load_config  # noqa: E402
 from eval.datasets import load_beir  # noqa: E402
 from eval.retrieval_run import SETTINGS, RetrievalEval, run_retrieval  # noqa: E402
 
@@ -41,7 +41,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     overrides = {"retrieval.reranker_model": args.reranker} if args.reranker else {}
     config = load_config(overrides=overrides)
-    scifact = load_beir(config, "scifact")
+    scifact = load_beir(config.data_dir, "scifact")
 
     rows = []
     for setting in args.settings:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import logging
 import os
@@ -25,7 +24,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
+from ground.files import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def fetch(url: str, destination: Path) -> None:
 def verify_archive(archive: Path, spec: dict) -> None:
     for algorithm in ("sha256", "md5"):
         expected = spec.get(f"archive_{algorithm}")
-        if expected and _digest(archive, algorithm) != expected:
+        if expected and file_digest(archive, algorithm) != expected:
             raise DownloadError(
                 f"{spec['url']} does not match its recorded {algorithm} ({expected}); the file changed upstream "
                 "or the download was corrupted. Retry; if it persists, update data/datasets.json after checking"
@@ -123,7 +123,7 @@ def verify_files(folder: Path, files: dict[str, str | None]) -> None:
         path = folder / relative
         if not path.is_file():
             raise DownloadError(f"{path} is missing after download; the archive layout changed or the copy is partial")
-        if expected and _digest(path, "sha256") != expected:
+        if expected and file_digest(path, "sha256") != expected:
             raise DownloadError(f"{path} does not match its recorded sha256; delete the folder and download again")
 
 
@@ -138,14 +138,6 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     os.replace(staging, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def nq_oracle_beir(folder: Path, output: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 
 RETRIEVAL_COLUMNS = ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@20", "recall@100", "mrr@10", "map@100")
 QA_COLUMNS = ("em", "f1", "answer_in_prediction", "answer_recall@5", "faithfulness", "deterministic_support")

@@ -13,8 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config import Config
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,22 +46,22 @@ class BeirSet:
     qrels: dict[str, dict[str, int]]
 
 
-def data_dir_candidates(config: Config, env: dict[str, str] | None = None) -> list[Path]:
+def data_dir_candidates(data_dir: Path | None, env: dict[str, str] | None = None) -> list[Path]:
     """Where evaluation data may be, in order: ``data_dir`` from the config, ``$DEEPRAG_DATA_DIR``,
     and ``../shared/data`` next to the repository."""
     env = dict(os.environ) if env is None else env
     found = []
-    if config.data_dir:
-        found.append(Path(config.data_dir))
+    if data_dir:
+        found.append(Path(data_dir))
     if env.get("DEEPRAG_DATA_DIR"):
         found.append(Path(env["DEEPRAG_DATA_DIR"]))
     found.append(REPO_ROOT.parent / "shared" / "data")
     return found
 
 
-def resolve(config: Config, relative: str, env: dict[str, str] | None = None) -> Path:
+def resolve(data_dir: Path | None, relative: str, env: dict[str, str] | None = None) -> Path:
     """The first data directory holding ``relative``; else DatasetMissing listing every path tried."""
-    tried = [base / relative for base in data_dir_candidates(config, env)]
+    tried = [base / relative for base in data_dir_candidates(data_dir, env)]
     for path in tried:
         if path.exists():
             return path
@@ -72,10 +71,10 @@ def resolve(config: Config, relative: str, env: dict[str, str] | None = None) ->
     )
 
 
-def load_beir(config: Config, name_or_path: str, split: str = "test") -> BeirSet:
+def load_beir(data_dir: Path | None, name_or_path: str, split: str = "test") -> BeirSet:
     """A BEIR set by name (``scifact``, ``nq-oracle``) or by directory path."""
     if name_or_path in BEIR_SETS:
-        root, name = resolve(config, BEIR_SETS[name_or_path]), name_or_path
+        root, name = resolve(data_dir, BEIR_SETS[name_or_path]), name_or_path
     else:
         root, name = Path(name_or_path), Path(name_or_path).name
     files = {"corpus": root / "corpus.jsonl", "queries": root / "queries.jsonl", "qrels": root / "qrels" / f"{split}.tsv"}
@@ -112,14 +111,14 @@ def _read_beir_queries(path: Path) -> list[Question]:
     return questions
 
 
-def load_questions(config: Config, name: str) -> list[Question]:
+def load_questions(data_dir: Path | None, name: str) -> list[Question]:
     """Questions with gold answers: ``nq-oracle`` (from its BEIR queries), ``nq-open``, ``triviaqa``."""
     if name == "nq-oracle":
-        return list(load_beir(config, name).queries.values())
+        return list(load_beir(data_dir, name).queries.values())
     if name not in QA_SETS:
         raise DatasetMissing(f"unknown QA set '{name}'; choose one of nq-oracle, {', '.join(QA_SETS)}")
     relative, field = QA_SETS[name]
-    path = resolve(config, relative)
+    path = resolve(data_dir, relative)
     return [
         Question(str(record.get("id", f"{name}-{number}")), str(record["question"]), tuple(map(str, record[field])))
         for number, record in enumerate(_jsonl(path))

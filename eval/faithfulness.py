@@ -14,32 +14,22 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from app.config import Config
 from eval.datasets import resolve
 from eval.metrics import answer_tokens
+from generation.citations import strip_citations
+from ground.config import Config
+from ground.files import write_json_atomically
+from ingest.lexical_index import english_stemmer_and_stopwords
 
 log = logging.getLogger(__name__)
 
-_CITATION = re.compile(r"[\[【]\s*\d+(?:\s*[,，、;\-–]\s*\d+)*\s*[\]】]")
-
-
-@lru_cache(maxsize=1)
-def _stemmer_and_stopwords():
-    import Stemmer
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return Stemmer.Stemmer("english").stemWords, frozenset(STOPWORDS_EN)
-
-
 def _content_terms(text: str) -> list[str]:
-    stem, stopwords = _stemmer_and_stopwords()
-    return stem([t for t in answer_tokens(_CITATION.sub(" ", text)) if t not in stopwords])
+    stem, stopwords = english_stemmer_and_stopwords()
+    return stem([t for t in answer_tokens(strip_citations(text)) if t not in stopwords])
 
 
 def lexical_support(answer: str, passages: Sequence[str]) -> float | None:
@@ -134,9 +124,9 @@ class LabelledAnswer:
     faithful: bool
 
 
-def load_ares_nq(config: Config) -> list[LabelledAnswer]:
+def load_ares_nq(data_dir: Path | None) -> list[LabelledAnswer]:
     """The 2,000 ARES NQ rows that carry an answer-faithfulness label."""
-    path = resolve(config, "ares-nq/nq_synthetic_queries.tsv")
+    path = resolve(data_dir, "ares-nq/nq_synthetic_queries.tsv")
     csv.field_size_limit(1 << 30)
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -175,14 +165,12 @@ def agreement(method: str, scores: Sequence[float | None], labels: Sequence[bool
 
 def calibrate(config: Config, run_dir: Path, judge: bool = False, limit: int | None = None) -> str:
     """Score ARES NQ with each check; write agreement.json and return a Markdown table."""
-    from eval.runner import write_json
-
-    rows = load_ares_nq(config)[:limit]
+    rows = load_ares_nq(config.data_dir)[:limit]
     labels = [r.faithful for r in rows]
     results = [agreement("lexical support (deterministic)", [lexical_support(r.answer, [r.passage]) for r in rows], labels)]
     if judge:
-        from app.llm import LLMClient
         from eval.runner import RunDir, run_items
+        from generation.llm import LLMClient
 
         llm_judge = LLMJudge(LLMClient(config.llm))
         model = llm_judge.client.model.name
@@ -204,7 +192,7 @@ def calibrate(config: Config, run_dir: Path, judge: bool = False, limit: int | N
         results.append(agreement(f"LLM judge ({model})", [v["score"] for v in verdicts], labels,
                                  unparsed=sum(v["unparsed"] for v in verdicts)))
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "agreement.json", [vars(a) for a in results])
+    write_json_atomically(run_dir / "agreement.json", [vars(a) for a in results])
     table = ["| method | answers | scored | unparsed | threshold | accuracy (held-out half) | AUROC |",
              "|---|---|---|---|---|---|---|"]
     for a in results:

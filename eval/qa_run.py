@@ -7,19 +7,23 @@ that shows what retrieval adds. Requests run ``eval.workers`` at a time (vLLM ba
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config import Config
 from eval.datasets import BEIR_SETS, Question, load_beir, load_questions
 from eval.faithfulness import LLMJudge, lexical_support
 from eval.metrics import answer_recall, exact_match, has_answer, token_f1
 from eval.retrieval_run import cached_index_dir, ensure_index
-from eval.runner import RunDir, file_sha256, percentile, public_settings, run_items
-from ingest.errors import DeepragError
+from eval.runner import RunDir, percentile, public_settings, run_items
+from generation.answer import AnswerPipeline
+from generation.citations import strip_citations
+from generation.llm import LLMClient, Usage
+from ground.config import Config, updated
+from ground.errors import DeepragError
+from ground.files import file_sha256
+from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +50,13 @@ class QAEval:
 
 def run_qa(config: Config, spec: QAEval) -> dict:
     """Run (or resume) one QA evaluation; returns the metrics written to metrics.json."""
-    from app.answer import AnswerPipeline
-    from app.llm import LLMClient
-
-    questions = load_questions(config, spec.dataset)[: spec.limit]
-    config = dataclasses.replace(
-        config,
-        llm=dataclasses.replace(config.llm, max_tokens=config.eval.answer_max_tokens),
-        retrieval=dataclasses.replace(config.retrieval, mode=spec.retriever),
-    )
+    questions = load_questions(config.data_dir, spec.dataset)[: spec.limit]
+    config = updated(config, {"llm.max_tokens": config.eval.answer_max_tokens, "retrieval.mode": spec.retriever})
     index_dir = None if spec.closed_book else _passage_index(config, spec)
     if index_dir is not None:
-        config = dataclasses.replace(config, index_dir=index_dir)
+        config = updated(config, {"index_dir": index_dir})
     client = LLMClient(config.llm)
-    pipeline = None if spec.closed_book else AnswerPipeline(config, llm=client)
+    pipeline = None if spec.closed_book else AnswerPipeline(Searcher.for_config(config), client)
     judge = LLMJudge(client) if spec.judge else None
 
     run = RunDir(spec.run_dir)
@@ -88,8 +85,8 @@ def run_qa(config: Config, spec: QAEval) -> dict:
             "question": question.text,
             "answers": list(question.answers),
             "prediction": text,
-            "em": exact_match(_without_citations(text), question.answers),
-            "f1": token_f1(_without_citations(text), question.answers),
+            "em": exact_match(strip_citations(text), question.answers),
+            "f1": token_f1(strip_citations(text), question.answers),
             "timings_ms": {k: round(v, 1) for k, v in timings.items()},
             "latency_ms": round(timings.get("total", 0.0), 1),
             "prompt_tokens": usage.prompt_tokens,
@@ -98,7 +95,7 @@ def run_qa(config: Config, spec: QAEval) -> dict:
         if passages:
             record["answer_recall@1"] = answer_recall(passages, question.answers, 1)
             record[f"answer_recall@{config.retrieval.k}"] = answer_recall(passages, question.answers, config.retrieval.k)
-            record["deterministic_support"] = lexical_support(_without_citations(text), passages)
+            record["deterministic_support"] = lexical_support(strip_citations(text), passages)
             if judge is not None:
                 record["faithfulness"] = judge.judge(question.text, text, passages).as_dict()
         return record
@@ -121,7 +118,7 @@ def _passage_index(config: Config, spec: QAEval) -> Path:
             f"{spec.dataset} needs a passage collection to retrieve from (Wikipedia's DPR passages): "
             "pass --index DIR of an index built from it, or run --closed-book"
         )
-    dataset = load_beir(config, spec.dataset)
+    dataset = load_beir(config.data_dir, spec.dataset)
     index_dir = cached_index_dir(config, dataset, file_sha256(dataset.corpus))
     ensure_index(config, dataset.corpus, index_dir)
     return index_dir
@@ -129,8 +126,6 @@ def _passage_index(config: Config, spec: QAEval) -> Path:
 
 def _closed_book(client, question: str):
     """The answer without passages, timed like the pipeline times its answers."""
-    from app.llm import Usage
-
     started = time.perf_counter()
     messages = [{"role": "system", "content": CLOSED_BOOK_SYSTEM}, {"role": "user", "content": question}]
     parts, usage, first = [], Usage(), None
@@ -145,13 +140,6 @@ def _closed_book(client, question: str):
     if first is not None:
         timings |= {"first_token": (first - started) * 1000, "generate": (done - first) * 1000}
     return "".join(parts).strip(), timings, usage
-
-
-def _without_citations(text: str) -> str:
-    """The answer with [n] markers removed, so citations do not cost exact match."""
-    import re
-
-    return re.sub(r"[\[【]\s*\d+(?:\s*[,，、;\-–]\s*\d+)*\s*[\]】]", " ", text)
 
 
 def _mean(values: list) -> float:

@@ -8,7 +8,6 @@ MAP@100 are meaningful.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -18,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.config import Config
 from eval.datasets import BeirSet, Question
 from eval.metrics import CUTOFFS, documents_from_chunks, rank_scores, score_run
-from eval.runner import RunDir, file_sha256, percentile, public_settings, run_items
-from ingest.errors import DeepragError
+from eval.runner import RunDir, percentile, public_settings, run_items
+from ground.config import Config, updated
+from ground.errors import DeepragError
+from ground.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def index_settings(config: Config) -> dict:
         "embedding_model": config.embedding.model,
         "max_tokens": config.chunking.max_tokens,
         "overlap_tokens": config.chunking.overlap_tokens,
-        "index": dataclasses.asdict(config.index),
+        "index": config.index.model_dump(),
     }
 
 
@@ -67,7 +67,7 @@ def ensure_index(config: Config, corpus: Path, index_dir: Path) -> None:
     from ingest.pipeline import Ingestor
 
     started = time.perf_counter()
-    summary = Ingestor(dataclasses.replace(config, index_dir=index_dir)).run([corpus])
+    summary = Ingestor.for_config(updated(config, {"index_dir": index_dir})).run([corpus])
     if summary.skipped:
         raise DeepragError(f"could not index {corpus}: {summary.skipped[0].reason}")
     if summary.chunks_embedded:
@@ -97,9 +97,13 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     mode = "hybrid" if spec.setting == "hybrid+rerank" else spec.setting
     rerank = spec.setting == "hybrid+rerank"
     chunk_depth = spec.depth * config.eval.chunks_per_doc
-    search_config = dataclasses.replace(config, index_dir=index_dir)
-    searcher = Searcher(search_config)
+    search_config = updated(config, {"index_dir": index_dir})
+    searcher = Searcher.for_config(search_config)
     deep_candidates = max(config.retrieval.candidates, chunk_depth)
+    # Deeper lists than a user's, for recall@100; the reranked head is exactly what a user gets.
+    deep_settings = updated(config.retrieval, {"k": chunk_depth, "mode": mode, "rerank": False,
+                                               "candidates": deep_candidates})
+    head_settings = updated(config.retrieval, {"k": config.retrieval.rerank_candidates, "mode": mode, "rerank": True})
     reranker_name = config.retrieval.reranker_model if rerank else None
 
     run = RunDir(spec.run_dir)
@@ -126,14 +130,13 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
 
     def work(question: Question) -> dict:
         started = time.perf_counter()
-        # Deeper lists than a user's, for recall@100; the reranked head below is exactly what a user gets.
-        deep = searcher.search(question.text, k=chunk_depth, mode=mode, rerank=False, candidates=deep_candidates)
+        deep = searcher.search(question.text, deep_settings)
         latency_ms = (time.perf_counter() - started) * 1000
         chunk_docs = [hit.chunk.doc_id for hit in deep.hits]
         timings = dict(deep.timings_ms)
         if rerank:
             started = time.perf_counter()
-            top = searcher.search(question.text, k=config.retrieval.rerank_candidates, mode=mode, rerank=True)
+            top = searcher.search(question.text, head_settings)
             latency_ms = (time.perf_counter() - started) * 1000  # what a user waits for: one reranked search
             if not top.reranked:
                 raise RerankerUnavailable(

@@ -14,16 +14,13 @@ import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from tqdm import tqdm
 
-from ingest.errors import DeepragError
-from ingest.fileio import file_sha256  # noqa: F401  (eval modules import it from here)
-from ingest.fileio import write_json_atomically as write_json
-
-if TYPE_CHECKING:
-    from app.config import Config
+from ground.config import Config, as_dict
+from ground.errors import DeepragError
+from ground.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +56,7 @@ class RunDir:
                     f"run {self.path} was started with other settings ({', '.join(differing)}); "
                     "choose another --name, or delete the directory to start over"
                 )
-        write_json(config_file, record)
+        write_json_atomically(config_file, record)
 
     def done(self) -> dict[str, dict]:
         """Finished records by id. A torn last line (the process died mid-write) is ignored and redone."""
@@ -83,7 +80,7 @@ class RunDir:
             handle.flush()
 
     def write_metrics(self, metrics: dict) -> None:
-        write_json(self.path / "metrics.json", metrics)
+        write_json_atomically(self.path / "metrics.json", metrics)
 
 
 def run_items(
@@ -151,10 +148,8 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def public_settings(config: "Config") -> dict:
+def public_settings(config: Config) -> dict:
     """Every setting, for config.json, without the LLM API key."""
-    from app.config import as_dict
-
     settings = as_dict(config)
     settings["llm"].pop("api_key", None)
     return settings

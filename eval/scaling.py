@@ -12,7 +12,6 @@ add their own recall loss on top.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -22,11 +21,12 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from app.config import Config, EmbeddingConfig
 from eval.datasets import load_beir
 from eval.metrics import documents_from_chunks, rank_scores, score_run
 from eval.retrieval_run import cached_index_dir, ensure_index
-from eval.runner import file_sha256, percentile, write_json
+from eval.runner import percentile
+from ground.config import Config, EmbeddingConfig, updated
+from ground.files import file_sha256, write_json_atomically
 from ingest import vector_index
 from ingest.embedder import load_embedder
 from ingest.index_dir import Manifest, open_docstore
@@ -49,7 +49,7 @@ def run_scaling(config: Config, dataset_name: str, run_dir: Path, factors: Seque
                 limit: int | None = None, index_dir: Path | None = None) -> str:
     """Measure every (kind, factor) pair; write metrics.json, scaling.png and report.md; return the table.
     ``index_dir`` names an existing index of the dataset (default: the per-settings cache)."""
-    dataset = load_beir(config, dataset_name)
+    dataset = load_beir(config.data_dir, dataset_name)
     index_dir = index_dir or cached_index_dir(config, dataset, file_sha256(dataset.corpus))
     ensure_index(config, dataset.corpus, index_dir)
     manifest = Manifest.read(index_dir)
@@ -61,7 +61,7 @@ def run_scaling(config: Config, dataset_name: str, run_dir: Path, factors: Seque
     finally:
         docstore.close()
     questions = list(dataset.queries.values())[:limit]
-    embedder = load_embedder(dataclasses.replace(EmbeddingConfig(), model=manifest.embedder))
+    embedder = load_embedder(EmbeddingConfig(model=manifest.embedder))
     query_vectors = embedder.embed_queries([q.text for q in questions])
     qrels = {q.id: dataset.qrels[q.id] for q in questions}
 
@@ -75,7 +75,7 @@ def run_scaling(config: Config, dataset_name: str, run_dir: Path, factors: Seque
     finally:
         faiss.omp_set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "metrics.json", {"kind": "scaling", "dataset": dataset.name, "queries": len(questions),
+    write_json_atomically(run_dir / "metrics.json", {"kind": "scaling", "dataset": dataset.name, "queries": len(questions),
                                           "noise": NOISE, "rows": rows})
     _plot(run_dir / "scaling.png", rows, kinds)
     table = _table(rows)
@@ -96,7 +96,7 @@ def _measure(config: Config, dimension: int, ids: np.ndarray, vectors: np.ndarra
             all_ids = np.concatenate([ids, np.arange(len(extra), dtype=np.int64) + int(ids.max()) + 1])
             all_vectors = np.concatenate([vectors, extra])
             for kind in kinds:
-                index_config = dataclasses.replace(config.index, kind=kind)
+                index_config = updated(config.index, {"kind": kind})
                 started = time.perf_counter()
                 index = vector_index.build(index_config, dimension, all_ids, all_vectors)
                 build_s = time.perf_counter() - started

@@ -7,7 +7,7 @@ import fnmatch
 import os
 from pathlib import Path
 
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 from ingest.readers import READERS
 
 

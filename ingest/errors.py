@@ -1,8 +1,6 @@
 """Typed errors of ingestion and index handling. Each message says what went wrong and how to fix it."""
 
-
-class DeepragError(Exception):
-    """Base of every error deeprag reports to a user as one line."""
+from ground.errors import DeepragError
 
 
 class UnreadableFile(DeepragError):

@@ -29,12 +29,12 @@ from typing import Iterator
 
 import faiss
 
-from app.config import IndexConfig
+from ground.config import IndexConfig, updated
 from ingest import vector_index
 from ingest.checkpoints import checkpoint
 from ingest.docstore import Docstore
 from ingest.errors import IndexBusy, IndexMismatch, IndexMissing
-from ingest.fileio import write_json_atomically
+from ground.files import write_json_atomically
 from ingest.lexical_index import LexicalIndex
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def open_snapshot(directory: Path, config: IndexConfig) -> IndexSnapshot:
     docstore = open_docstore(directory)
     generation = docstore.generation()
     state = ArtifactState.read(directory)
-    search_config = IndexConfig(**{**asdict(config), "kind": manifest.index_kind})
+    search_config = updated(config, {"kind": manifest.index_kind})
     if state is not None and state.generation == generation:
         try:
             vectors = faiss.read_index(str(directory / state.faiss_file))

@@ -10,10 +10,11 @@ takes about a second per 10,000 chunks.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -28,13 +29,19 @@ K1 = 0.9
 B = 0.4
 
 
+@functools.lru_cache(maxsize=1)
+def english_stemmer_and_stopwords() -> tuple[Callable[[list[str]], list[str]], frozenset[str]]:
+    """Snowball's English stemmer and Lucene's English stop words, loaded once per process: BM25 and the
+    evaluation's lexical support check must read words the same way."""
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return Stemmer.Stemmer("english").stemWords, frozenset(STOPWORDS_EN)
+
+
 class Tokenizer:
     def __init__(self) -> None:
-        import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self._stem = Stemmer.Stemmer("english").stemWords
-        self._stopwords = frozenset(STOPWORDS_EN)
+        self._stem, self._stopwords = english_stemmer_and_stopwords()
 
     def __call__(self, text: str) -> list[str]:
         words: list[str] = []

@@ -17,14 +17,15 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from app.config import Config
+from ground.config import ChunkingConfig, Config, EmbeddingConfig, IndexConfig, IngestConfig
+from ground.errors import DeepragError
+from ground.files import file_sha256
 from ingest.checkpoints import checkpoint
 from ingest.chunker import ChunkingPlan, chunk_document
 from ingest.discovery import absolute, discover
-from ingest.fileio import file_sha256
 from ingest.docstore import Docstore, FileRecord, FileUpdate
 from ingest.embedder import Embedder, load_embedder
-from ingest.errors import DeepragError, UnreadableFile
+from ingest.errors import UnreadableFile
 from ingest.index_dir import Manifest, open_docstore, publish, write_lock
 from ingest.models import Chunk, IngestSummary, SkippedFile
 from ingest.readers import read_file
@@ -43,16 +44,35 @@ class _Pending:
 
 
 class Ingestor:
-    def __init__(self, config: Config, embedder: Embedder | None = None):
-        self.config = config
-        self.directory = Path(config.index_dir)
+    """Writes one index directory: the embedder and chunking decide its content, ``index`` its FAISS kind,
+    ``ingest`` which files are taken and how often work is committed."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedding: EmbeddingConfig | None = None,
+        chunking: ChunkingConfig | None = None,
+        index: IndexConfig | None = None,
+        ingest: IngestConfig | None = None,
+        embedder: Embedder | None = None,
+    ):
+        self.directory = Path(index_dir)
+        self.embedding = embedding or EmbeddingConfig()
+        self.chunking = chunking or ChunkingConfig()
+        self.index = index or IndexConfig()
+        self.ingest = ingest or IngestConfig()
         self._embedder = embedder
         self._dimension = 0  # set from the manifest when the index is opened
+
+    @classmethod
+    def for_config(cls, config: Config, embedder: Embedder | None = None) -> "Ingestor":
+        """An ingestor for ``config.index_dir`` with the sections it reads."""
+        return cls(config.index_dir, config.embedding, config.chunking, config.index, config.ingest, embedder)
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.config.embedding)
+            self._embedder = load_embedder(self.embedding)
         return self._embedder
 
     def manifest(self) -> Manifest:
@@ -60,22 +80,22 @@ class Ingestor:
         the dimension, so a run with nothing to embed never loads the model."""
         manifest_path = self.directory / "manifest.json"
         existing = Manifest.read(self.directory) if manifest_path.exists() else None
-        if existing is not None and existing.embedder == self.config.embedding.model:
+        if existing is not None and existing.embedder == self.embedding.model:
             name, dimension = existing.embedder, existing.dimension
         else:
             name, dimension = self.embedder.name, self.embedder.dimension
         return Manifest(
             embedder=name,
             dimension=dimension,
-            max_tokens=self.config.chunking.max_tokens,
-            overlap_tokens=self.config.chunking.overlap_tokens,
-            index_kind=self.config.index.kind,
+            max_tokens=self.chunking.max_tokens,
+            overlap_tokens=self.chunking.overlap_tokens,
+            index_kind=self.index.kind,
         )
 
     def run(self, paths: Iterable[Path], prune: bool = False) -> IngestSummary:
         """Ingest ``paths`` (files or folders); with ``prune``, drop indexed files that no longer exist."""
         started = time.perf_counter()
-        files = discover(list(paths), self.config.ingest.include, self.config.ingest.exclude)
+        files = discover(list(paths), self.ingest.include, self.ingest.exclude)
         summary = IngestSummary()
         with write_lock(self.directory):
             docstore = self._open_checked()
@@ -85,15 +105,17 @@ class Ingestor:
                 removals = [p for p in known if prune and not Path(p).exists()]
                 summary.removed = len(removals)
                 self._embed_and_commit(pending, removals, docstore, summary)
-                publish(self.directory, docstore, self.config.index, self._dimension)
+                publish(self.directory, docstore, self.index, self._dimension)
             finally:
                 docstore.close()
         summary.seconds = time.perf_counter() - started
         return summary
 
     def delete(self, source: Path | str) -> int:
-        """Remove one file's chunks; returns how many were removed."""
+        """Remove one file's chunks; returns how many were removed. Only an existing index is opened: a
+        mistyped --index must not create one."""
         key = absolute(source)
+        Manifest.read(self.directory)  # IndexMissing before the lock would create the directory
         with write_lock(self.directory):
             docstore = self._open_checked()
             try:
@@ -101,7 +123,7 @@ class Ingestor:
                 if record is None:
                     raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
                 docstore.apply([], [key])
-                publish(self.directory, docstore, self.config.index, self._dimension)
+                publish(self.directory, docstore, self.index, self._dimension)
                 return record.chunk_count
             finally:
                 docstore.close()
@@ -121,7 +143,7 @@ class Ingestor:
     def _changed_files(
         self, files: list[Path], known: dict[str, FileRecord], docstore: Docstore, summary: IngestSummary
     ) -> list[_Pending]:
-        limit = int(self.config.ingest.max_file_mb * 1024 * 1024)
+        limit = int(self.ingest.max_file_mb * 1024 * 1024)
         pending = []
         for path in files:
             key = str(path)
@@ -133,7 +155,7 @@ class Ingestor:
             if stat.st_size > limit:
                 summary.skipped.append(SkippedFile(
                     key, f"file too large ({stat.st_size / 2**20:.0f} MB > ingest.max_file_mb = "
-                         f"{self.config.ingest.max_file_mb:g}); raise the limit or split the file"))
+                         f"{self.ingest.max_file_mb:g}); raise the limit or split the file"))
                 continue
             old = known.get(key)
             if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
@@ -189,7 +211,7 @@ class Ingestor:
         if not pending:
             return
         embedder = self.embedder
-        plan = ChunkingPlan(min(self.config.chunking.max_tokens, embedder.max_tokens), self.config.chunking.overlap_tokens)
+        plan = ChunkingPlan(min(self.chunking.max_tokens, embedder.max_tokens), self.chunking.overlap_tokens)
         group: list[tuple[_Pending, list[Chunk]]] = []
         size = 0
         for item in pending:
@@ -207,7 +229,7 @@ class Ingestor:
                 continue
             group.append((item, chunks))
             size += len(chunks)
-            if size >= self.config.ingest.commit_every_chunks:
+            if size >= self.ingest.commit_every_chunks:
                 yield group
                 group, size = [], 0
         if group:

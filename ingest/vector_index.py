@@ -14,7 +14,7 @@ import math
 import faiss
 import numpy as np
 
-from app.config import IndexConfig
+from ground.config import IndexConfig
 from ingest.docstore import Docstore
 from ingest.errors import IndexMismatch
 
@@ -56,8 +56,10 @@ def build(config: IndexConfig, dimension: int, ids: np.ndarray, vectors: np.ndar
     elif config.kind == "hnsw":
         inner = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = max(40, 2 * config.hnsw_m)
-    else:
+    elif config.kind == "ivfpq":
         inner = _trained_ivfpq(config, dimension, vectors)
+    else:  # unreachable through the checked configuration; a guard for hand-built settings
+        raise IndexMismatch(f"index.kind = {config.kind!r} is not one of exact, hnsw, ivfpq")
     index = inner if config.kind == "ivfpq" else faiss.IndexIDMap2(inner)
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))

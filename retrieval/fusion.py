@@ -10,13 +10,46 @@
   classic choice, kept as ``retrieval.fusion = "rrf"``.
 
 Both are a dozen lines; ranx's fusion would need its Run objects and numba compilation on every start.
+``fusion_for`` wraps the configured one as a stage (``Fusion``: lists in, one list out), as Haystack's
+DocumentJoiner is its own component.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence
 
+from ground.config import RetrievalConfig
+from retrieval.hits import Candidates
 from retrieval.score_mix import zscores
+
+
+class Fusion(Protocol):
+    def fuse(self, scored_lists: Sequence[Candidates]) -> Candidates:
+        """One list from several (dense first, then BM25), best first."""
+        ...
+
+
+class ZScoreFusion:
+    def __init__(self, weights: Sequence[float]):
+        self.weights = tuple(weights)
+
+    def fuse(self, scored_lists: Sequence[Candidates]) -> Candidates:
+        return zscore_fusion(scored_lists, self.weights)
+
+
+class ReciprocalRankFusion:
+    def __init__(self, k: int):
+        self.k = k
+
+    def fuse(self, scored_lists: Sequence[Candidates]) -> Candidates:
+        return reciprocal_rank_fusion([[item for item, _ in scored] for scored in scored_lists], self.k)
+
+
+def fusion_for(settings: RetrievalConfig) -> Fusion:
+    """The configured fusion of the dense and BM25 lists (in that order)."""
+    if settings.fusion == "rrf":
+        return ReciprocalRankFusion(settings.rrf_k)
+    return ZScoreFusion((settings.dense_weight, 1.0 - settings.dense_weight))
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, float]]:

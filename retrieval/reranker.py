@@ -1,30 +1,47 @@
 """Cross-encoder reranking with sentence-transformers' CrossEncoder, any model name or folder.
 
 The default, ``deeprag-reranker-minilm-l6``, is the project's own model in ``models/`` (trained with
-``retrieval/reranker_training``; see its MODEL_CARD.md), so reranking works with no internet. Loading is lazy
-and failure is not fatal: with no loadable model deeprag warns once per process and keeps the fused order,
-because a missing reranker must never take search down with it.
+``retrieval/reranker_training``; see its MODEL_CARD.md). It is installed with the package as
+``deeprag_models`` (pyproject maps that package onto ``models/``), so reranking works with no internet after a
+plain ``pip install .`` as well as in a checkout.
+
+Loading is lazy and failure is not fatal: with no loadable model deeprag warns and keeps the fused order,
+because a missing reranker must never take search down with it. Only loaded models are cached: a model that
+failed (a folder still being copied, a network that was down) is tried again on the next search.
 """
 
 from __future__ import annotations
 
-import functools
+import importlib.resources
 import logging
+import threading
 from pathlib import Path
 from typing import Sequence
 
+from retrieval.hits import SearchHit
+from retrieval.score_mix import mix
+
 log = logging.getLogger(__name__)
 
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED_PACKAGE = "deeprag_models"
+
+
+def shipped_models_dir() -> Path:
+    """Where the models deeprag ships are installed (``models/`` of a checkout, under an editable install)."""
+    return Path(str(importlib.resources.files(SHIPPED_PACKAGE)))
 
 
 def resolve_model(model_name: str) -> str:
-    """A model shipped in ``models/`` by its folder name; anything else as given (a folder or a hub name)."""
-    shipped = SHIPPED_MODELS / model_name
-    return str(shipped) if model_name and "/" not in model_name and shipped.is_dir() else model_name
+    """A shipped model by its folder name; anything else as given (a folder or a hub name)."""
+    if not model_name or "/" in model_name:
+        return model_name
+    shipped = shipped_models_dir() / model_name
+    return str(shipped) if shipped.is_dir() else model_name
 
 
 class CrossEncoderReranker:
+    """Scores (query, passage) pairs with one cross-encoder."""
+
     def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 32, precision: str = "auto"):
         self.name = model_name
         self._model = load_cross_encoder(model_name, device, precision)
@@ -38,6 +55,24 @@ class CrossEncoderReranker:
             [(query, passage) for passage in passages], batch_size=self._batch_size, show_progress_bar=False
         )
         return [float(s) for s in scores]
+
+
+class CrossEncoderRerank:
+    """The rerank stage, a postprocessor from hits to hits (llama-index's node-postprocessor shape): the
+    cross-encoder's score mixed with the first-stage score (``weight`` is the cross-encoder's share), best first."""
+
+    name = "rerank"
+
+    def __init__(self, scorer: CrossEncoderReranker, weight: float):
+        self.scorer = scorer
+        self.weight = weight
+
+    def process(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+        scores = self.scorer.score(query, [hit.chunk.indexed_text() for hit in hits])
+        final = mix(scores, [hit.score for hit in hits], self.weight)
+        for hit, score, mixed in zip(hits, scores, final):
+            hit.rerank_score, hit.score = score, mixed
+        return sorted(hits, key=lambda hit: -hit.score)
 
 
 def load_cross_encoder(model_name: str, device: str = "cpu", precision: str = "auto"):
@@ -70,18 +105,35 @@ def cpu_has_native_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-@functools.lru_cache(maxsize=4)
+_loaded: dict[tuple[str, str, str], CrossEncoderReranker] = {}
+_warned: set[tuple[str, str]] = set()
+_load_lock = threading.Lock()
+
+
 def load_reranker(model_name: str, device: str = "cpu", precision: str = "auto") -> CrossEncoderReranker | None:
-    """The reranker, or None (warned once) when no model is configured or it cannot be loaded."""
+    """The reranker (one per process and setting), or None when none is configured or it cannot be loaded;
+    each distinct failure is warned about once, and a failed load is retried on the next call."""
     if not model_name:
-        log.warning("no reranker configured (retrieval.reranker_model is empty); results keep the fused order")
+        _warn_once(model_name, "no reranker configured (retrieval.reranker_model is empty); results keep the fused order")
         return None
-    try:
-        return CrossEncoderReranker(model_name, device=device, precision=precision)
-    except Exception as exc:  # hub, file and format errors alike mean "not available here"
-        log.warning(
-            "reranker '%s' cannot be loaded (%s: %s); results keep the fused order. Set retrieval.reranker_model "
-            "to a local CrossEncoder folder, or connect to the internet for hub models.",
-            model_name, type(exc).__name__, str(exc).splitlines()[0][:160] if str(exc) else "",
-        )
-        return None
+    key = (model_name, device, precision)
+    with _load_lock:
+        if key in _loaded:
+            return _loaded[key]
+        try:
+            _loaded[key] = CrossEncoderReranker(model_name, device=device, precision=precision)
+        except Exception as exc:  # hub, file and format errors alike mean "not available now"
+            cause = str(exc).splitlines()[0][:160] if str(exc) else ""
+            _warn_once(model_name, (
+                f"reranker '{model_name}' cannot be loaded ({type(exc).__name__}: {cause}); results keep the fused "
+                "order. Set retrieval.reranker_model to a local CrossEncoder folder, or connect to the internet "
+                "for hub models."
+            ))
+            return None
+        return _loaded[key]
+
+
+def _warn_once(model_name: str, message: str) -> None:
+    if (model_name, message) not in _warned:
+        _warned.add((model_name, message))
+        log.warning("%s", message)

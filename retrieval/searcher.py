@@ -1,32 +1,32 @@
-"""Search an index directory: dense (FAISS) and BM25 candidates, fused (z-score or RRF), reranked by a cross-encoder.
+"""Search an index directory: first stages (dense, BM25), fusion, reranking, composed per query.
 
-Each stage is timed so the CLI, the UI and the benchmarks report the same per-stage latencies.
+The searcher holds what is expensive and shared (the open index snapshot, the embedder) and takes the
+retrieval settings per query, so one searcher serves every UI session and evaluation setting. Each stage is a
+small component (``retrieval.retrievers``, ``retrieval.fusion``, ``retrieval.reranker``) with its own timing;
+``run`` executes any composition of them, ``search`` the one the settings describe.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator
 
-from app.config import Config, EmbeddingConfig
-from ingest import vector_index
+from ground.config import Config, EmbeddingConfig, IndexConfig, Mode, RetrievalConfig, updated
+from ground.errors import DeepragError
 from ingest.embedder import Embedder, load_embedder
-from ingest.errors import DeepragError, IndexMismatch
+from ingest.errors import IndexMismatch
 from ingest.index_dir import IndexSnapshot, open_docstore, open_snapshot
-from ingest.models import Chunk
-from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
-from retrieval.reranker import load_reranker
-from retrieval.score_mix import mix
+from retrieval.fusion import Fusion, fusion_for
+from retrieval.hits import Candidates, SearchHit, SearchResult
+from retrieval.reranker import CrossEncoderRerank, load_reranker
+from retrieval.retrievers import Bm25Retriever, CandidateRetriever, DenseRetriever
 
 log = logging.getLogger(__name__)
-
-Mode = Literal["hybrid", "dense", "bm25"]
 
 
 class EmptyQuery(DeepragError):
@@ -38,78 +38,52 @@ class EmptyIndex(DeepragError):
 
 
 @dataclass
-class SearchHit:
-    chunk: Chunk
-    score: float  # the score that decided the final order
-    dense_score: float | None = None
-    bm25_score: float | None = None
-    fused_score: float | None = None
-    rerank_score: float | None = None
+class Stages:
+    """One query's composition: first stages (their lists are fused when there are several), then an
+    optional rerank over the fused head."""
 
-    def as_dict(self) -> dict:
-        return {
-            "chunk_id": self.chunk.chunk_id,
-            "score": self.score,
-            "source": self.chunk.source,
-            "doc_id": self.chunk.doc_id,
-            "title": self.chunk.title,
-            "page": self.chunk.page,
-            "start": self.chunk.start,
-            "end": self.chunk.end,
-            "text": self.chunk.text,
-            "dense_score": self.dense_score,
-            "bm25_score": self.bm25_score,
-            "fused_score": self.fused_score,
-            "rerank_score": self.rerank_score,
-        }
+    retrievers: list[CandidateRetriever]
+    fusion: Fusion | None = None
+    rerank: CrossEncoderRerank | None = None
 
 
-@dataclass
-class SearchResult:
-    query: str
-    mode: Mode
-    reranked: bool
-    hits: list[SearchHit]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {
-            "query": self.query,
-            "mode": self.mode,
-            "reranked": self.reranked,
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "hits": [hit.as_dict() for hit in self.hits],
-        }
-
-
-@contextlib.contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000
-
-
-def embedding_config_for(config: Config, snapshot_embedder: str) -> EmbeddingConfig:
+def embedding_for_index(embedding: EmbeddingConfig, index_embedder: str, directory: Path) -> EmbeddingConfig:
     """The index decides its embedder (an index directory describes itself); naming a different model
     explicitly is refused rather than silently searched with the wrong vectors."""
-    asked = config.embedding.model
-    if asked not in (snapshot_embedder, EmbeddingConfig().model):
+    asked = embedding.model
+    if asked not in (index_embedder, EmbeddingConfig().model):
         raise IndexMismatch(
-            f"index at {config.index_dir} was built with embedding.model = '{snapshot_embedder}', "
+            f"index at {directory} was built with embedding.model = '{index_embedder}', "
             f"but the settings ask for '{asked}'; drop the setting or use another --index"
         )
-    return dataclasses.replace(config.embedding, model=snapshot_embedder)
+    return updated(embedding, {"model": index_embedder})
 
 
 class Searcher:
-    """Holds one consistent index snapshot and the models; safe to share between threads."""
+    """Holds one consistent index snapshot and the embedder; safe to share between threads."""
 
-    def __init__(self, config: Config, embedder: Embedder | None = None):
-        self.config = config
-        self.directory = Path(config.index_dir)
+    def __init__(
+        self,
+        index_dir: Path,
+        settings: RetrievalConfig | None = None,
+        index: IndexConfig | None = None,
+        embedding: EmbeddingConfig | None = None,
+        embedder: Embedder | None = None,
+    ):
+        self.directory = Path(index_dir)
+        self.settings = settings or RetrievalConfig()
+        self._index_settings = index or IndexConfig()
+        self._device = (embedding or EmbeddingConfig()).device
         self._lock = threading.Lock()
-        self._snapshot = open_snapshot(self.directory, config.index)
-        self.embedder = embedder or load_embedder(embedding_config_for(config, self._snapshot.manifest.embedder))
+        self._snapshot = open_snapshot(self.directory, self._index_settings)
+        self.embedder = embedder or load_embedder(
+            embedding_for_index(embedding or EmbeddingConfig(), self._snapshot.manifest.embedder, self.directory)
+        )
+
+    @classmethod
+    def for_config(cls, config: Config, embedder: Embedder | None = None) -> "Searcher":
+        """A searcher over ``config.index_dir`` with the sections it reads."""
+        return cls(config.index_dir, config.retrieval, config.index, config.embedding, embedder)
 
     @property
     def snapshot(self) -> IndexSnapshot:
@@ -124,74 +98,84 @@ class Searcher:
         finally:
             docstore.close()
         if changed:
-            fresh = open_snapshot(self.directory, self.config.index)
+            fresh = open_snapshot(self.directory, self._index_settings)
             with self._lock:
                 self._snapshot = fresh  # the old snapshot's connection closes when its last query lets go
         return changed
 
-    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        settings = self.config.retrieval
-        if settings.fusion == "rrf":
-            return reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], settings.rrf_k)
-        return zscore_fusion([dense, lexical], [settings.dense_weight, 1.0 - settings.dense_weight])
-
     def search(
         self,
         query: str,
+        settings: RetrievalConfig | None = None,
+        *,
         k: int | None = None,
         mode: Mode | None = None,
         rerank: bool | None = None,
         candidates: int | None = None,
     ) -> SearchResult:
-        """``candidates`` overrides ``retrieval.candidates`` (per retriever, before fusion) for this call: the
-        evaluation asks for deeper lists than a user would, to score recall@100."""
-        settings = self.config.retrieval
-        k = k or settings.k
-        candidates = candidates or settings.candidates
-        mode = mode or settings.mode
-        rerank = settings.rerank if rerank is None else rerank
+        """The best ``k`` chunks for ``query`` under ``settings`` (default: the searcher's), with any of k,
+        mode, rerank and candidates (per first stage) changed for this call; changes are checked like any
+        setting. The evaluation asks for deeper lists than a user would, to score recall@100."""
+        settings = updated(settings or self.settings, {"k": k, "mode": mode, "rerank": rerank, "candidates": candidates})
+        snapshot = self._snapshot
+        return self.run(query, self.stages(settings, snapshot), settings, snapshot)
+
+    def stages(self, settings: RetrievalConfig, snapshot: IndexSnapshot) -> Stages:
+        """The composition ``settings`` describe, over ``snapshot``."""
+        retrievers: list[CandidateRetriever] = []
+        if settings.mode in ("hybrid", "dense"):
+            retrievers.append(DenseRetriever(snapshot.vectors, self.embedder))
+        if settings.mode in ("hybrid", "bm25"):
+            retrievers.append(Bm25Retriever(snapshot.lexical))
+        scorer = (
+            load_reranker(settings.reranker_model, self._device, settings.reranker_precision)
+            if settings.rerank else None
+        )
+        return Stages(
+            retrievers,
+            fusion=fusion_for(settings) if len(retrievers) > 1 else None,
+            rerank=CrossEncoderRerank(scorer, settings.rerank_weight) if scorer is not None else None,
+        )
+
+    def run(self, query: str, stages: Stages, settings: RetrievalConfig, snapshot: IndexSnapshot) -> SearchResult:
+        """Run ``stages`` for one query: each first stage to ``settings.candidates``, fusion, fetch of the
+        head (``k``, or ``rerank_candidates`` when reranking), rerank; every stage timed."""
         if not query or not query.strip():
             raise EmptyQuery("empty query; type a question")
-        snapshot = self._snapshot
         if snapshot.vectors.ntotal == 0:
             raise EmptyIndex(f"the index at {self.directory} is empty; add documents with `deeprag ingest PATH`")
         timings: dict[str, float] = {}
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if mode in ("hybrid", "dense"):
-            with _timed(timings, "embed"):
-                vector = self.embedder.embed_queries([query])
-            with _timed(timings, "faiss"):
-                dense = vector_index.search(snapshot.vectors, vector, candidates)[0]
-        if mode in ("hybrid", "bm25"):
-            with _timed(timings, "bm25"):
-                lexical = snapshot.lexical.search(query, candidates)
-        with _timed(timings, "fuse"):
-            if mode == "hybrid":
-                ranked = self._fuse(dense, lexical)
-            else:
-                ranked = dense or lexical
-        reranker = (
-            load_reranker(settings.reranker_model, self.config.embedding.device, settings.reranker_precision)
-            if rerank else None
-        )
-        pool = ranked[: max(k, settings.rerank_candidates)] if reranker else ranked[:k]
+        lists: dict[str, Candidates] = {}
+        for retriever in stages.retrievers:
+            with _timed(timings, retriever.name):
+                lists[retriever.name] = retriever.retrieve(query, settings.candidates)
+        if stages.fusion is not None:
+            with _timed(timings, "fuse"):
+                ranked = stages.fusion.fuse(list(lists.values()))
+            lists["fused"] = ranked
+        else:
+            ranked = next(iter(lists.values()), [])
+        head = max(settings.k, settings.rerank_candidates) if stages.rerank else settings.k
         with _timed(timings, "fetch"):
-            chunks = snapshot.docstore.chunks([i for i, _ in pool])
-        dense_scores, bm25_scores = dict(dense), dict(lexical)
-        hits = [
-            SearchHit(
-                chunks[i], score,
-                dense_score=dense_scores.get(i), bm25_score=bm25_scores.get(i),
-                fused_score=score if mode == "hybrid" else None,
-            )
+            hits = self._hits(ranked[:head], lists, snapshot, fused=stages.fusion is not None)
+        if stages.rerank is not None:
+            with _timed(timings, stages.rerank.name):
+                hits = stages.rerank.process(query, hits)
+        return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists)
+
+    @staticmethod
+    def _hits(pool: Candidates, lists: dict[str, Candidates], snapshot: IndexSnapshot, fused: bool) -> list[SearchHit]:
+        chunks = snapshot.docstore.chunks([i for i, _ in pool])
+        dense, bm25 = dict(lists.get("dense", [])), dict(lists.get("bm25", []))
+        return [
+            SearchHit(chunks[i], score, dense_score=dense.get(i), bm25_score=bm25.get(i),
+                      fused_score=score if fused else None)
             for i, score in pool if i in chunks
         ]
-        if reranker is not None:
-            with _timed(timings, "rerank"):
-                scores = reranker.score(query, [hit.chunk.indexed_text() for hit in hits])
-                final = mix(scores, [hit.score for hit in hits], settings.rerank_weight)
-                for hit, score, mixed in zip(hits, scores, final):
-                    hit.rerank_score, hit.score = score, mixed
-                hits.sort(key=lambda hit: -hit.score)
-        return SearchResult(query, mode, reranker is not None, hits[:k], timings)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000

@@ -10,12 +10,38 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from app.config import Config, EmbeddingConfig, load_config  # noqa: E402
+from ground.config import Config, EmbeddingConfig, load_config  # noqa: E402
 from ingest.embedder import load_embedder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 SEEDS = REPO.parent / "shared" / "seeds"
+REQUIRE_DATA = "DEEPRAG_REQUIRE_DATA"
+
+
+def shared_data(relative: str) -> Path:
+    """The shared evaluation data at ``relative`` (found as `deeprag eval` finds it). Where it is missing the
+    test is skipped with the reason, except under DEEPRAG_REQUIRE_DATA=1 (CI), where a missing set fails."""
+    from eval.datasets import DatasetMissing, resolve
+
+    try:
+        return resolve(None, relative)
+    except DatasetMissing as exc:
+        _missing(str(exc))
+        raise
+
+
+def shared_seeds() -> Path:
+    """../shared/seeds (the Chinese articles), skipped or failed like ``shared_data``."""
+    if not SEEDS.is_dir():
+        _missing(f"{SEEDS} (the Chinese articles) is not on this machine")
+    return SEEDS
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get(REQUIRE_DATA) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_DATA}=1 requires it)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ServeConfig, load_config
+from ground.config import ServeConfig, load_config
 from app.serve.launcher import server_for_preset
 from app.serve.presets import resolve
 from app.serve.venv import INSTALL_SCRIPT, venv_dir
@@ -51,5 +51,5 @@ def sample_index(tmp_path_factory, embedder) -> Path:
 
     directory = tmp_path_factory.mktemp("sample-index")
     config = load_config(env={}, overrides={"index_dir": str(directory)})
-    Ingestor(config, embedder=embedder).run([SAMPLE])
+    Ingestor.for_config(config, embedder=embedder).run([SAMPLE])
     return directory

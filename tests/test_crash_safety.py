@@ -54,10 +54,10 @@ def reference(tmp_path_factory, embedder):
     """What an uninterrupted ingestion of the v2 corpus produces."""
     root = tmp_path_factory.mktemp("reference")
     make_corpus(root / "docs", "v2")
-    from app.config import load_config
+    from ground.config import load_config
 
     config = load_config(env={}, overrides={"index_dir": str(root / "index"), "retrieval.reranker_model": ""})
-    Ingestor(config, embedder).run([root / "docs"])
+    Ingestor.for_config(config, embedder).run([root / "docs"])
     return {os.path.basename(p): texts for p, texts in contents(config.index_dir).items()}
 
 
@@ -66,7 +66,7 @@ def reference(tmp_path_factory, embedder):
 def test_killed_ingestion_leaves_consistent_index_and_resumes(tmp_path, config, embedder, reference, point):
     docs = tmp_path / "docs"
     make_corpus(docs, "v1")
-    Ingestor(config, embedder).run([docs])
+    Ingestor.for_config(config, embedder).run([docs])
     make_corpus(docs, "v2")  # every file changed: the killed run is replacing content
     ingest_until_paused(docs, config.index_dir, point)
 
@@ -75,7 +75,7 @@ def test_killed_ingestion_leaves_consistent_index_and_resumes(tmp_path, config, 
         version = {"v1" in texts[0], "v2" in texts[0]}
         assert len(texts) == files[path].chunk_count and version in ({True, False}, {False, True})
 
-    summary = Ingestor(config, embedder).run([docs])
+    summary = Ingestor.for_config(config, embedder).run([docs])
     assert not summary.skipped
     assert_consistent(config.index_dir)
     assert {os.path.basename(p): t for p, t in contents(config.index_dir).items()} == reference

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from data.download import DownloadError, download, load_descriptors
+from tests.conftest import shared_data
 
 CORPUS = b'{"_id": "d1", "title": "T", "text": "hello"}\n'
 QRELS = b"query-id\tcorpus-id\tscore\nq1\td1\t1\n"
@@ -116,9 +117,7 @@ def test_shipped_descriptors_name_url_target_and_checksums():
 
 
 def test_nq_oracle_conversion_reproduces_the_shared_beir_files(tmp_path):
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "nq-open-oracle"
-    if not (shared / "nq-open-oracle.jsonl.gz").is_file():
-        pytest.skip("../shared/data/nq-open-oracle is not on this machine")
+    shared = shared_data("nq-open-oracle/nq-open-oracle.jsonl.gz").parent
     from data.download import nq_oracle_beir, verify_files
 
     (tmp_path / "nq-open-oracle.jsonl.gz").symlink_to(shared / "nq-open-oracle.jsonl.gz")

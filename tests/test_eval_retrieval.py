@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.config import Config
 from eval.compare import RunMissing, compare_table, load_metrics
 from eval.datasets import DatasetMissing, load_beir, load_questions, resolve
+from tests.conftest import shared_data
 
 DOCS = {
     "d1": ("Volcanoes", "Magma rises through the crust and erupts from volcanoes as lava."),
@@ -77,15 +77,15 @@ def test_identical_id_is_retrieved_when_not_skipped(workspace):
 
 
 def test_missing_dataset_lists_where_it_looked(tmp_path):
-    config = Config(data_dir=tmp_path / "nowhere")
+    data_dir = tmp_path / "nowhere"
     with pytest.raises(DatasetMissing) as info:
-        resolve(config, "no-such-set", env={"DEEPRAG_DATA_DIR": str(tmp_path / "elsewhere")})
+        resolve(data_dir, "no-such-set", env={"DEEPRAG_DATA_DIR": str(tmp_path / "elsewhere")})
     message = str(info.value)
     assert str(tmp_path / "nowhere" / "no-such-set") in message
     assert str(tmp_path / "elsewhere" / "no-such-set") in message
     assert "shared/data/no-such-set" in message
     with pytest.raises(DatasetMissing, match="missing .*corpus.jsonl"):
-        load_beir(config, str(tmp_path))
+        load_beir(data_dir, str(tmp_path))
 
 
 def test_missing_dataset_is_a_one_line_cli_error(tmp_path, capsys):
@@ -94,16 +94,18 @@ def test_missing_dataset_is_a_one_line_cli_error(tmp_path, capsys):
 
 
 def test_questions_carry_answers(workspace):
-    beir = load_beir(Config(), str(workspace))
+    beir = load_beir(None, str(workspace))
     assert beir.queries["q3"].answers == ("Insulin",)
     assert beir.qrels["q1"] == {"d1": 1}
 
 
 def test_shared_qa_sets_load_with_their_sizes():
-    assert len(load_questions(Config(), "nq-oracle")) == 2655
-    nq = load_questions(Config(), "nq-open")
+    for relative in ("nq-open-oracle/beir", "nq-open/NQ-open.dev.jsonl", "triviaqa-open/triviaqa.test.jsonl"):
+        shared_data(relative)
+    assert len(load_questions(None, "nq-oracle")) == 2655
+    nq = load_questions(None, "nq-open")
     assert len(nq) == 3610 and nq[0].answers == ("14 December 1972 UTC", "December 1972")
-    trivia = load_questions(Config(), "triviaqa")
+    trivia = load_questions(None, "triviaqa")
     assert len(trivia) == 11313 and "Scorpio" in trivia[1].answers
 
 

@@ -6,9 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from app.config import IndexConfig
+from app.cli import main
+from ground.config import IndexConfig, updated
+from ground.errors import DeepragError
 from ingest import vector_index
-from ingest.errors import DeepragError, IndexBusy, IndexMismatch
+from ingest.errors import IndexBusy, IndexMismatch
 from ingest.index_dir import ArtifactState, open_docstore, open_snapshot, write_lock
 from ingest.lexical_index import LexicalIndex
 from ingest.pipeline import Ingestor
@@ -38,27 +40,27 @@ def assert_consistent(directory, config=IndexConfig()):
 
 def test_first_run_then_nothing_to_embed(tmp_path, config, embedder):
     corpus(tmp_path / "docs")
-    first = Ingestor(config, embedder).run([tmp_path / "docs"])
+    first = Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     assert (first.added, first.skipped) == (3, [])
     files = assert_consistent(config.index_dir)
     assert sorted(os.path.basename(p) for p in files) == ["a.txt", "b.md", "c.html"]
-    again = Ingestor(config, embedder).run([tmp_path / "docs"])
+    again = Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     assert (again.added, again.updated, again.unchanged, again.chunks_embedded) == (0, 0, 3, 0)
 
 
 def test_touched_but_identical_file_is_not_embedded(tmp_path, config, embedder):
     corpus(tmp_path / "docs")
-    Ingestor(config, embedder).run([tmp_path / "docs"])
+    Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     os.utime(tmp_path / "docs" / "a.txt", ns=(1, 1))
-    summary = Ingestor(config, embedder).run([tmp_path / "docs"])
+    summary = Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     assert (summary.unchanged, summary.chunks_embedded) == (3, 0)
 
 
 def test_changed_file_replaces_its_chunks(tmp_path, config, embedder):
     corpus(tmp_path / "docs")
-    Ingestor(config, embedder).run([tmp_path / "docs"])
+    Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     write(tmp_path / "docs" / "a.txt", "Apricots replaced the apples entirely.")
-    summary = Ingestor(config, embedder).run([tmp_path / "docs"])
+    summary = Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     assert (summary.updated, summary.unchanged) == (1, 2)
     assert_consistent(config.index_dir)
     store = open_docstore(config.index_dir)
@@ -68,16 +70,16 @@ def test_changed_file_replaces_its_chunks(tmp_path, config, embedder):
 
 def test_prune_and_delete(tmp_path, config, embedder):
     corpus(tmp_path / "docs")
-    Ingestor(config, embedder).run([tmp_path / "docs"])
+    Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     (tmp_path / "docs" / "a.txt").unlink()
-    kept = Ingestor(config, embedder).run([tmp_path / "docs"])
+    kept = Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     assert kept.removed == 0 and len(assert_consistent(config.index_dir)) == 3  # no --prune: nothing removed
-    pruned = Ingestor(config, embedder).run([tmp_path / "docs"], prune=True)
+    pruned = Ingestor.for_config(config, embedder).run([tmp_path / "docs"], prune=True)
     assert pruned.removed == 1 and len(assert_consistent(config.index_dir)) == 2
-    assert Ingestor(config, embedder).delete(tmp_path / "docs" / "b.md") == 1
+    assert Ingestor.for_config(config, embedder).delete(tmp_path / "docs" / "b.md") == 1
     assert [os.path.basename(p) for p in assert_consistent(config.index_dir)] == ["c.html"]
     with pytest.raises(DeepragError, match="not in the index"):
-        Ingestor(config, embedder).delete(tmp_path / "docs" / "b.md")
+        Ingestor.for_config(config, embedder).delete(tmp_path / "docs" / "b.md")
 
 
 def test_bad_files_are_skipped_counted_and_the_rest_ingested(tmp_path, config, embedder):
@@ -90,7 +92,7 @@ def test_bad_files_are_skipped_counted_and_the_rest_ingested(tmp_path, config, e
     (docs / "dangling.txt").symlink_to(docs / "nowhere.txt")
     with open(docs / "huge.txt", "wb") as handle:  # a 200 MB single-line file
         handle.write(b"a" * (200 * 2**20))
-    summary = Ingestor(config, embedder).run([docs])
+    summary = Ingestor.for_config(config, embedder).run([docs])
     reasons = {os.path.basename(s.path): s.reason for s in summary.skipped}
     assert summary.added == 1
     assert set(reasons) == {"corrupt.pdf", "binary.txt", "empty.md", "undecodable.txt", "dangling.txt", "huge.txt"}
@@ -101,43 +103,50 @@ def test_bad_files_are_skipped_counted_and_the_rest_ingested(tmp_path, config, e
 
 def test_file_that_turns_bad_keeps_its_old_chunks(tmp_path, config, embedder):
     path = write(tmp_path / "x.txt", "Good content first.")
-    Ingestor(config, embedder).run([path])
+    Ingestor.for_config(config, embedder).run([path])
     write(path, b"\x00\x01\x02binary now")
-    summary = Ingestor(config, embedder).run([path])
+    summary = Ingestor.for_config(config, embedder).run([path])
     assert len(summary.skipped) == 1
     assert [c.text for c in open_docstore(config.index_dir).chunks_of(str(path))] == ["Good content first."]
 
 
 def test_other_embedder_or_chunking_is_refused(tmp_path, config, embedder):
     write(tmp_path / "a.txt", "text")
-    Ingestor(config, embedder).run([tmp_path / "a.txt"])
-    config.chunking.max_tokens = 128
+    Ingestor.for_config(config, embedder).run([tmp_path / "a.txt"])
+    config = updated(config, {"chunking.max_tokens": 128})
     with pytest.raises(IndexMismatch, match="chunking.max_tokens = 256"):
-        Ingestor(config, embedder).run([tmp_path / "a.txt"])
+        Ingestor.for_config(config, embedder).run([tmp_path / "a.txt"])
 
 
 def test_second_writer_is_told_to_wait(tmp_path, config, embedder):
     write(tmp_path / "a.txt", "text")
     with write_lock(config.index_dir):
         with pytest.raises(IndexBusy, match="wait for it to finish"):
-            Ingestor(config, embedder).run([tmp_path / "a.txt"])
+            Ingestor.for_config(config, embedder).run([tmp_path / "a.txt"])
 
 
 def test_switching_to_hnsw_rebuilds_vectors_without_reembedding(tmp_path, config, embedder):
     corpus(tmp_path / "docs")
-    Ingestor(config, embedder).run([tmp_path / "docs"])
-    config.index.kind = "hnsw"
-    summary = Ingestor(config, embedder).run([tmp_path / "docs"])
+    Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
+    config = updated(config, {"index.kind": "hnsw"})
+    summary = Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     assert summary.chunks_embedded == 0
     snapshot = open_snapshot(config.index_dir, config.index)
     assert vector_index.kind_of(snapshot.vectors) == "hnsw"
-    Ingestor(config, embedder).delete(tmp_path / "docs" / "a.txt")  # HNSW cannot delete: rebuilt
+    Ingestor.for_config(config, embedder).delete(tmp_path / "docs" / "a.txt")  # HNSW cannot delete: rebuilt
     assert len(assert_consistent(config.index_dir, config.index)) == 2
+
+
+def test_delete_from_a_missing_index_creates_nothing(tmp_path, capsys):
+    target = tmp_path / "typo" / "index"
+    assert main(["delete", str(tmp_path / "x.txt"), "--index", str(target)]) == 2
+    assert "no index at" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
 
 
 def test_missing_path_is_an_error(tmp_path, config, embedder):
     with pytest.raises(DeepragError, match="does not exist"):
-        Ingestor(config, embedder).run([tmp_path / "nope"])
+        Ingestor.for_config(config, embedder).run([tmp_path / "nope"])
 
 
 def test_ivfpq_updates_in_place_by_id():
@@ -167,7 +176,7 @@ def test_bm25_matches_chinese_by_character_bigrams():
 
 def test_artifacts_state_names_existing_files(tmp_path, config, embedder):
     corpus(tmp_path / "docs")
-    Ingestor(config, embedder).run([tmp_path / "docs"])
+    Ingestor.for_config(config, embedder).run([tmp_path / "docs"])
     state = ArtifactState.read(config.index_dir)
     assert (config.index_dir / state.faiss_file).is_file() and (config.index_dir / state.bm25_dir).is_dir()
     leftovers = [p.name for p in config.index_dir.iterdir() if p.name.endswith(".tmp")]

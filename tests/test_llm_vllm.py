@@ -11,11 +11,11 @@ import json
 import pytest
 from llm_fixtures import sample_index, vllm_url  # noqa: F401 (fixtures)
 
-from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
+from generation.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
 from app.cli import main
-from app.config import load_config
-from app.llm import ContextOverflow, LLMModelNotFound, LLMUnavailable
-from app.prompt import build_messages
+from ground.config import load_config, updated
+from generation.llm import ContextOverflow, LLMClient, LLMModelNotFound, LLMUnavailable
+from generation.prompt import build_messages
 from retrieval.searcher import Searcher
 
 QUESTION = "What does multi-head latent attention compress?"
@@ -31,7 +31,7 @@ def settings(sample_index, vllm_url):  # noqa: F811
 
 @pytest.fixture
 def pipeline(settings, embedder):
-    return AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder))
+    return AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm))
 
 
 def test_ask_end_to_end(pipeline):
@@ -68,8 +68,8 @@ def test_follow_up_is_rewritten_by_the_llm_before_retrieval(pipeline):
 
 def test_passages_are_trimmed_to_the_servers_context(settings, embedder):
     # Of max-model-len 2048, reserving 1500 answer tokens leaves ~550 prompt tokens: too few for 4 passages.
-    settings.llm.max_tokens = 1500
-    pipeline = AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder))
+    settings = updated(settings, {"llm.max_tokens": 1500})
+    pipeline = AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm))
     hits = pipeline.searcher.search(QUESTION).hits
     fitted = pipeline.fit_passages(QUESTION, hits)
     assert 0 < len(fitted) < len(hits) or fitted[-1].text != hits[len(fitted) - 1].chunk.text
@@ -90,9 +90,9 @@ def test_question_too_long_for_the_context_is_one_clear_error_with_sources(pipel
 
 
 def test_wrong_model_name_lists_the_served_ones(settings, embedder):
-    settings.llm.model = "deepseek-v3"
+    settings = updated(settings, {"llm.model": "deepseek-v3"})
     with pytest.raises(LLMModelNotFound, match="tiny-deepseek-v3") as caught:
-        AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).ask(QUESTION)
+        AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm)).ask(QUESTION)
     assert caught.value.hits
 
 
@@ -104,7 +104,7 @@ def test_server_down_is_one_clear_error_and_sources_survive(sample_index, embedd
         "llm.base_url": f"http://127.0.0.1:{_free_port()}/v1", "llm.max_retries": 1,
     })
     with pytest.raises(LLMUnavailable, match="deeprag serve") as caught:
-        AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).ask(QUESTION)
+        AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm)).ask(QUESTION)
     assert caught.value.hits and caught.value.hits[0].chunk.text
 
 
@@ -117,7 +117,7 @@ def test_server_down_during_a_follow_up_still_retrieves_with_the_question_as_ask
         "llm.base_url": f"http://127.0.0.1:{_free_port()}/v1", "llm.max_retries": 1,
     })
     history = [{"role": "user", "content": "What is MLA?"}, {"role": "assistant", "content": "Latent attention [1]."}]
-    events = AnswerPipeline(settings, searcher=Searcher(settings, embedder=embedder)).stream(QUESTION, history)
+    events = AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm)).stream(QUESTION, history)
     retrieved = next(events)
     assert isinstance(retrieved, Retrieved) and retrieved.query == QUESTION and not retrieved.rewritten
     assert retrieved.hits[0].chunk.source.endswith("multi-head-latent-attention.md")
@@ -156,7 +156,7 @@ def test_judge_calibration_runs_against_the_server_and_resumes(settings, tmp_pat
     from eval.faithfulness import calibrate
 
     run_dir = tmp_path / "calibration"
-    settings.eval.workers = 2
+    settings = updated(settings, {"eval.workers": 2})
     table = calibrate(settings, run_dir, judge=True, limit=3)
     records = (run_dir / "judge" / "results.jsonl").read_text().splitlines()
     assert len(records) == 3 and all(json.loads(r)["unparsed"] for r in records)

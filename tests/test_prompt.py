@@ -1,7 +1,7 @@
-"""Prompt building, trimming to the context window, and citation parsing (pure functions, no server)."""
+"""Prompt building and trimming to the context window (pure functions, no server)."""
 
-from app.prompt import (
-    Passage, build_messages, build_rewrite_messages, estimate_tokens, fit_passages, is_chinese, parse_citations,
+from generation.prompt import (
+    Passage, build_messages, build_rewrite_messages, estimate_tokens, fit_passages, is_chinese,
 )
 
 
@@ -61,15 +61,6 @@ def test_estimate_is_not_below_real_token_counts_for_english_and_chinese():
     assert estimate_tokens(english) >= 20 * 6
     chinese = [{"role": "user", "content": "检索增强生成" * 20}]
     assert estimate_tokens(chinese) >= 120 / 1.4
-
-
-def test_parse_citations_forms_order_and_range():
-    text = "MLA compresses the cache [2]. It was used in V2 [1, 3] and [2][4]; see 【5】 and [6-7]. Not [9] or [0]."
-    assert parse_citations(text, passage_count=7) == [2, 1, 3, 4, 5, 6, 7]
-
-
-def test_parse_citations_ignores_numbers_without_brackets_and_out_of_range():
-    assert parse_citations("In 2024 there were 3 models [12].", passage_count=5) == []
 
 
 def test_rewrite_prompt_carries_history_and_question():

@@ -4,14 +4,14 @@ training code (mine → pack → train) runs end to end on a tiny CPU sample."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared_data
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "deeprag-reranker-minilm-l6"
-DATA = Path(os.environ.get("DEEPRAG_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +22,9 @@ def offline(monkeypatch):
 
 @pytest.mark.parametrize("precision", ["float32", "auto"])
 def test_shipped_model_loads_offline_by_its_config_name_and_ranks_the_relevant_passage_first(precision):
-    from app.config import RetrievalConfig
+    from ground.config import RetrievalConfig
     from retrieval.reranker import load_reranker
 
-    load_reranker.cache_clear()
     reranker = load_reranker(RetrievalConfig().reranker_model, "cpu", precision)
     assert reranker is not None, "the shipped reranker must load with no internet, by the default config name"
     query = "What is the boiling point of water at sea level?"
@@ -63,15 +62,15 @@ def test_score_mix_keeps_pure_order_at_weight_one_and_blends_otherwise():
         mix(rerank, fused, 1.5)
 
 
-@pytest.mark.skipif(not (DATA / "reranker-train").exists(), reason="shared training data not present")
 def test_training_runs_end_to_end_on_a_tiny_cpu_sample(tmp_path):
+    data = shared_data("reranker-train").parent
     from retrieval.reranker_training import ict
     from retrieval.reranker_training.__main__ import main
     from retrieval.reranker_training.mining import read_packed
 
     packed, out = tmp_path / "packed", tmp_path / "model"
     # The shipped recipe at toy size: BM25 negatives drawn at random from the top 30, ICT statements, MNRL.
-    assert main(["--data-dir", str(DATA), "--limit", "12", "mine", "--out", str(packed), "--no-dense",
+    assert main(["--data-dir", str(data), "--limit", "12", "mine", "--out", str(packed), "--no-dense",
                  "--negatives", "3", "--heldout-negatives", "5", "--pick", "random", "--ict", "24",
                  "--ict-per-paragraph", "2"]) == 0
     passages, train_rows, heldout_rows = read_packed(packed)

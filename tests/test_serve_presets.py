@@ -1,12 +1,18 @@
-"""The exact vLLM command lines of the presets, and the memory planner's numbers for DeepSeek-V3."""
+"""The exact vLLM command lines of the presets, checked by vLLM's own parser, and the memory planner's numbers
+for DeepSeek-V3."""
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from app.cli import main
 from app.serve import plan, presets
 from app.serve.plan import PlanError, make_plan
+from app.serve.venv import INSTALL_SCRIPT, venv_dir
+from ground.config import load_config
 
 PY = "/venv/bin/python"
 SERVER = [PY, "-m", "vllm.entrypoints.openai.api_server"]
@@ -37,6 +43,56 @@ def test_deepseek_v3_two_nodes_pipeline_over_ray():
         "--model", "deepseek-ai/DeepSeek-V3", "--served-model-name", "deepseek-v3",
         "--tensor-parallel-size", "8", "--pipeline-parallel-size", "2", "--distributed-executor-backend", "ray",
         *GPU_TAIL]
+
+
+CHECK_VLLM_ARGS = Path(presets.__file__).with_name("check_vllm_args.py")
+GPU_PRESETS = [name for name, preset in presets.PRESETS.items() if preset.device == "gpu"]
+# Broken variants of the deepseek-v3 command (extra flags come last and win) and what vLLM's error must name.
+REFUSED = {
+    "unknown flag": (("--no-such-flag",), "unrecognized arguments: --no-such-flag"),
+    "int flag given a word": (("--tensor-parallel-size", "eight"), "--tensor-parallel-size"),
+    "speculative config not JSON": (("--speculative-config", "{method: mtp}"), "--speculative-config"),
+}
+
+
+def vllm_args(name: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """What vLLM's parser sees of deeprag's command: everything after `python -m <server module>`."""
+    command = argv(name, extra=extra)
+    assert command[:3] == SERVER
+    return command[3:]
+
+
+@pytest.fixture(scope="module")
+def vllm_verdicts() -> dict[str, dict]:
+    """vLLM's own parser's verdict ({"ok", "error"}) on every GPU preset's command and on the REFUSED ones, from a
+    single run of check_vllm_args.py in the vLLM venv (importing vLLM takes ~20 s). The GPU presets cannot be
+    started here, so this is what catches a flag or value vLLM would reject before the cluster does."""
+    settings = load_config(env={k: v for k, v in os.environ.items() if k.startswith("DEEPRAG_SERVE__")}).serve
+    python = venv_dir(settings) / "bin" / "python"
+    if not python.exists():
+        message = f"no vLLM venv at {venv_dir(settings)}; create it with {INSTALL_SCRIPT}"
+        if os.environ.get("DEEPRAG_REQUIRE_VLLM"):
+            pytest.fail(message + " (DEEPRAG_REQUIRE_VLLM is set)")
+        pytest.skip(message)
+    cases = {name: vllm_args(name) for name in GPU_PRESETS}
+    cases |= {case: vllm_args("deepseek-v3", extra) for case, (extra, _) in REFUSED.items()}
+    # -I: the script's folder (app/serve, with a venv.py) must not shadow modules on vLLM's import path.
+    done = subprocess.run([str(python), "-I", str(CHECK_VLLM_ARGS)], input=json.dumps(list(cases.values())),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(zip(cases, json.loads(done.stdout), strict=True))
+
+
+@pytest.mark.parametrize("name", GPU_PRESETS)
+def test_vllms_own_parser_accepts_the_gpu_preset_command(name: str, vllm_verdicts: dict[str, dict]) -> None:
+    assert vllm_verdicts[name] == {"ok": True, "error": ""}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_vllms_own_parser_refuses_a_broken_command(case: str, vllm_verdicts: dict[str, dict]) -> None:
+    """Proves the check above can fail: the same run refuses an unknown flag and values of the wrong type."""
+    verdict, (_, names) = vllm_verdicts[case], REFUSED[case]
+    assert not verdict["ok"] and names in verdict["error"], verdict
 
 
 def test_cpu_presets_are_eager_with_cpu_environment():
@@ -78,8 +134,12 @@ def test_planner_8xh200_lands_near_vllms_published_capacity():
     assert result.preset.name == "deepseek-v3" and result.layout == plan.Layout(tp=8, ep=True)
     tokens = result.tokens(result.kv.mla, 1)
     assert 0.9 * 512_000 < tokens < 1.3 * 512_000
-    assert tokens // 8192 == int(tokens / 8192)
+    # MLA's latent has no heads to split, so under TP8 every GPU holds whole 70,272 B tokens; MHA's 128 heads
+    # are split 8 ways. A RAG request reserves max-model-len (8,192) tokens of the cache.
+    assert tokens == result.kv_per_gpu // 70_272
+    assert result.tokens(result.kv.mha, 128) == result.kv_per_gpu // (4_997_120 / 8)
     text = plan.render(result)
+    assert f"{tokens:,} tokens in cache, {tokens // 8192:,} concurrent 8,192-token RAG requests" in text
     assert "70,272 B/token" in text and "512,000" in text and "--tensor-parallel-size 8" in text
 
 

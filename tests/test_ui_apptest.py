@@ -24,7 +24,7 @@ def ui_env(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("DEEPRAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("DEEPRAG_RETRIEVAL__RERANKER_MODEL", "")
     monkeypatch.setenv("DEEPRAG_LLM__BASE_URL", CLOSED_PORT_URL)
-    monkeypatch.setenv("DEEPRAG_UI__RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DEEPRAG_EVAL__RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.delenv("DEEPRAG_CONFIG", raising=False)
     return tmp_path
 
@@ -127,13 +127,13 @@ PANDAS = "# 大熊猫\n大熊猫生活在中国四川的竹林里。它们几乎
 @pytest.fixture
 def small_index(ui_env, embedder) -> Path:
     """The test's own English and Chinese documents, ingested into the app's index."""
-    from app.config import load_config
+    from ground.config import load_config
     from ingest.pipeline import Ingestor
 
     docs = ui_env / "docs"
     write(docs / "penguins.txt", PENGUINS)
     write(docs / "pandas.md", PANDAS)
-    Ingestor(load_config(), embedder=embedder).run([docs])
+    Ingestor.for_config(load_config(), embedder=embedder).run([docs])
     return ui_env / "index"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from app.cli_ui import launch
-from app.config import ServeConfig, load_config
+from ground.config import ServeConfig, load_config
 from app.serve.launcher import server_for_preset
 from app.serve.presets import resolve
 from app.serve.venv import venv_dir
@@ -90,14 +90,14 @@ def app_url(tmp_path_factory, llm_server, embedder):
         "DEEPRAG_RETRIEVAL__RERANKER_MODEL": "",
         "DEEPRAG_LLM__BASE_URL": llm_server.url,
         "DEEPRAG_LLM__MAX_TOKENS": "160",  # long enough to watch it stream
-        "DEEPRAG_UI__RUNS_DIR": str(root / "runs"),
+        "DEEPRAG_EVAL__RUNS_DIR": str(root / "runs"),
         "HF_HUB_OFFLINE": "1",
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
         patch.delenv("DEEPRAG_CONFIG", raising=False)
-        Ingestor(load_config(), embedder=embedder).run([docs])
+        Ingestor.for_config(load_config(), embedder=embedder).run([docs])
         port = _free_port()
         process = launch(argparse.Namespace(host="127.0.0.1", port=port, headless=True, config=None, index_dir=None),
                          load_config())

@@ -91,7 +91,7 @@ def test_job_ingests_in_background_and_searcher_sees_it(config, embedder, tmp_pa
     assert job.state == "done", job.message
     assert (job.added, job.done, job.total) == (2, 3, 3)
     assert [Path(s.path).name for s in job.skipped] == ["broken.pdf"]  # its reason is kept, the rest went in
-    searcher = Searcher(config, embedder=embedder)
+    searcher = Searcher.for_config(config, embedder=embedder)
     assert searcher.search("penguins krill", k=1, mode="bm25", rerank=False).hits[0].chunk.source.endswith("a.txt")
 
     write(docs / "c.txt", "Kangaroos carry their young in a pouch.")

@@ -17,11 +17,11 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from app.config import ServeConfig, user_data_dir
+from ground.config import ServeConfig, user_data_dir
 from app.serve.models import local_model_dir, provision
 from app.serve.presets import Preset, server_argv, server_env
 from app.serve.venv import venv_dir, venv_python
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app.config import user_data_dir
-from ingest.errors import DeepragError
+from ground.config import user_data_dir
+from ground.errors import DeepragError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.serve.presets import PRESETS, Preset
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 
 GiB = 1 << 30
 DEEPSEEK_V3_CONFIG = Path(__file__).with_name("deepseek_v3_config.json")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.config import ServeConfig, user_data_dir
-from ingest.errors import DeepragError
+from ground.config import ServeConfig, user_data_dir
+from ground.errors import DeepragError
 
 INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-vllm.sh"
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 import html
 import re
 
+from generation.citations import CITATION, numbers_in
 from ingest.chunker import sentence_spans
 from ingest.docstore import Docstore
 from ingest.models import Chunk
 
-# A citation group as the prompt asks for it ([1], [1][2], [1, 2], 【1】); numbers only, no ranges, because
-# ranges are rare and app.prompt.parse_citations already resolves them for the citation list itself.
-_GROUP = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、;]\s*\d+)*)\s*[\]】]")
 _WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]{3,}", re.UNICODE)
 
 
@@ -28,12 +26,12 @@ def link_citations(answer: str, passage_count: int, turn: int) -> str:
     """The answer as Markdown where each valid [n] links to source card n of the same turn."""
 
     def links(match: re.Match) -> str:
-        numbers = [int(n) for n in re.split(r"\s*[,，、;]\s*", match.group(1))]
+        numbers = numbers_in(match.group(1))
         if not all(1 <= n <= passage_count for n in numbers):
             return match.group(0)
         return "".join(f"[\\[{n}\\]](#{anchor(turn, n)})" for n in numbers)
 
-    return _GROUP.sub(links, answer)
+    return CITATION.sub(links, answer)
 
 
 def citing_sentences(answer: str, number: int) -> list[str]:
@@ -41,9 +39,9 @@ def citing_sentences(answer: str, number: int) -> list[str]:
     found = []
     for start, end in sentence_spans(answer):
         sentence = answer[start:end]
-        for match in _GROUP.finditer(sentence):
-            if number in (int(n) for n in re.split(r"\s*[,，、;]\s*", match.group(1))):
-                found.append(_GROUP.sub("", sentence).strip())
+        for match in CITATION.finditer(sentence):
+            if number in numbers_in(match.group(1)):
+                found.append(CITATION.sub("", sentence).strip())
                 break
     return found
 

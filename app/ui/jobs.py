@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-from app.config import Config
+from ground.config import Config
 from ingest.discovery import discover
 from ingest.embedder import Embedder
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 from ingest.models import SkippedFile
 from ingest.pipeline import Ingestor
 
@@ -124,7 +124,7 @@ class JobRunner:
             job.finished = time.time()
 
     def _ingest(self, config: Config, batches: list[list[Path]], job: Job) -> None:
-        ingestor = Ingestor(config, embedder=self._embedder_for(config))
+        ingestor = Ingestor.for_config(config, embedder=self._embedder_for(config))
         for batch in batches:
             summary = ingestor.run(batch)
             job.added += summary.added
@@ -135,7 +135,7 @@ class JobRunner:
             job.done += len(batch)
 
     def _delete(self, config: Config, sources: list[str], job: Job) -> None:
-        ingestor = Ingestor(config, embedder=self._embedder_for(config))
+        ingestor = Ingestor.for_config(config, embedder=self._embedder_for(config))
         for source in sources:
             job.chunks += ingestor.delete(source)
             job.removed += 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.config import ConfigError, load_config
+from ground.config import ConfigError, load_config
 from app.ui.sidebar import render_sidebar
 
 HERE = Path(__file__).parent

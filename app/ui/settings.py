@@ -7,20 +7,17 @@ than stopping the app: settings are a convenience, not data.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
-from app.config import Config, RetrievalConfig, user_data_dir
-from ingest.fileio import write_json_atomically
+from ground.config import MODES, Config, updated, user_data_dir
+from ground.files import write_json_atomically
 
 log = logging.getLogger(__name__)
-
-MODES: tuple[str, ...] = get_args(get_type_hints(RetrievalConfig)["mode"])
 
 
 def settings_path() -> Path:
@@ -56,17 +53,18 @@ class UISettings:
         )
 
     def apply(self, config: Config) -> Config:
-        """A copy of ``config`` with these settings; ``config`` itself is shared and never changed."""
-        result = copy.deepcopy(config)
-        result.index_dir = Path(self.index_dir).expanduser()
-        result.retrieval.k = self.k
-        result.retrieval.mode = self.mode  # type: ignore[assignment]
-        result.retrieval.rerank = self.rerank
-        result.llm.temperature = self.temperature
-        result.llm.max_tokens = self.max_tokens
-        result.llm.base_url = self.llm_base_url
-        result.llm.model = self.llm_model
-        return result
+        """A copy of ``config`` with these settings, checked like any setting (ConfigError names a bad one);
+        ``config`` itself is shared and frozen."""
+        return updated(config, {
+            "index_dir": self.index_dir,
+            "retrieval.k": self.k,
+            "retrieval.mode": self.mode,
+            "retrieval.rerank": self.rerank,
+            "llm.temperature": self.temperature,
+            "llm.max_tokens": self.max_tokens,
+            "llm.base_url": self.llm_base_url,
+            "llm.model": self.llm_model,
+        })
 
     def remember_index(self, index_dir: str) -> None:
         if index_dir not in self.known_indexes:

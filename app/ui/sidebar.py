@@ -7,11 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.config import Config
+from ground.config import MODES, Config
+from ground.errors import ConfigError
 from app.ui.resources import llm_health
-from app.ui.settings import MODES, UISettings, load_settings, save_settings
+from app.ui.settings import UISettings, load_settings, save_settings
 from ingest.index_dir import Manifest, open_docstore
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 
 
 def render_sidebar(base_config: Config) -> Config:
@@ -65,7 +66,11 @@ def render_sidebar(base_config: Config) -> Config:
     if chosen != settings:
         st.session_state["settings"] = settings = chosen
         save_settings(settings)
-    return settings.apply(base_config)
+    try:
+        return settings.apply(base_config)
+    except ConfigError as exc:  # e.g. an endpoint typed without http://: say so, keep the configured values
+        st.sidebar.error(f"{exc}; using the configured settings until it is fixed")
+        return base_config
 
 
 def _widget_values(settings: UISettings) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from retrieval.searcher import SearchHit
+from retrieval.hits import SearchHit
 
 _TIMING_LABELS = (("rewrite", "rewrite"), ("retrieve", "retrieve"), ("rerank", "rerank"),
                   ("first_token", "first token"), ("total", "total"))

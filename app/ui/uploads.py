@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pathvalidate import sanitize_filename
 
-from app.config import Config, user_data_dir
-from ingest.errors import DeepragError
+from ground.config import Config, user_data_dir
+from ground.errors import DeepragError
 from ingest.readers import READERS
 
 ALLOWED_SUFFIXES: tuple[str, ...] = tuple(sorted(READERS))

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 from retrieval.reranker_training import ict, mining, scoring, sources
 from retrieval.reranker_training.train import TrainSettings, train
 

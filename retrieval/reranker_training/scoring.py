@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from ingest.fileio import write_json_atomically
+from ground.files import write_json_atomically
 
 
 def read_candidates(path: Path) -> dict:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ingest.fileio import file_sha256
-from ingest.errors import DeepragError
+from ground.files import file_sha256
+from ground.errors import DeepragError
 
 
 class TrainingDataMissing(DeepragError):

@@ -1,4 +1,4 @@
-"""Benchmarks page: the runs `deeprag eval` wrote under ui.runs_dir, one at a time or two side by side."""
+"""Benchmarks page: the runs `deeprag eval` wrote under eval.runs_dir, one at a time or two side by side."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.config import Config
+from ground.config import Config
 from app.ui.runs import Run, compare, list_runs
 
 config: Config = st.session_state["config"]
-runs_dir = Path(config.ui.runs_dir)
+runs_dir = Path(config.eval.runs_dir)
 
 st.title("Benchmarks")
 runs = list_runs(runs_dir)

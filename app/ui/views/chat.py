@@ -13,15 +13,16 @@ from typing import Iterator
 
 import streamlit as st
 
-from app.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
-from app.config import Config
-from app.llm import LLMClient, LLMError
 from app.ui.citations import anchor, cited_span, citing_sentences, highlighted_html, in_context, link_citations
 from app.ui.resources import searcher_for
-from app.ui.session_searcher import SessionSearcher
 from app.ui.turn import Turn, scores_line
-from ingest.errors import DeepragError, IndexMissing
-from retrieval.searcher import EmptyIndex, SearchHit
+from generation.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
+from generation.llm import LLMClient, LLMError
+from ground.config import Config
+from ground.errors import DeepragError
+from ingest.errors import IndexMissing
+from retrieval.hits import SearchHit
+from retrieval.searcher import EmptyIndex
 
 HISTORY_TURNS = 3  # earlier question/answer pairs sent along for rewriting follow-ups
 PREVIEW_CHARS = 600
@@ -58,8 +59,7 @@ def answer(question: str, earlier: list[Turn]) -> Turn:
         if past.text:
             history += [{"role": "user", "content": past.question}, {"role": "assistant", "content": past.text}]
     try:
-        searcher = SessionSearcher(searcher_for(config), config.retrieval)
-        pipeline = AnswerPipeline(config, searcher=searcher, llm=LLMClient(config.llm))
+        pipeline = AnswerPipeline(searcher_for(config), LLMClient(config.llm), config.retrieval)
         events = pipeline.stream(question, history)
         stream_area = st.empty()  # the stream is drawn here, then cleared for the final, linked answer
         with stream_area:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.config import Config
+from ground.config import Config
 from app.ui.jobs import Job, JobBusy
 from app.ui.resources import job_runner
 from app.ui.uploads import ALLOWED_SUFFIXES, UploadRejected, save_upload, upload_dir
 from ingest.docstore import FileRecord
-from ingest.errors import DeepragError
+from ground.errors import DeepragError
 from ingest.index_dir import open_docstore
 
 config: Config = st.session_state["config"]

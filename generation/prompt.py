@@ -1,4 +1,4 @@
-"""Prompts for answering from retrieved passages, fitting them into the model's context, and reading citations.
+"""Prompts for answering from retrieved passages, and fitting them into the model's context.
 
 Pure functions over plain data: no server, no index. Token counting is passed in (`count`), so the answer
 pipeline can use the server's own tokenizer and tests can use any counter.
@@ -33,8 +33,6 @@ REWRITE_SYSTEM = (
 # A passage trimmed below this many characters says too little to be worth its number.
 MIN_PASSAGE_CHARS = 200
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# [1], [1, 2], [1-3], 【2】 and [1][2] (each bracket matched on its own).
-_CITATION = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、;\-–]\s*\d+)*)\s*[\]】]")
 
 
 @dataclass(frozen=True)
@@ -98,14 +96,3 @@ def fit_passages(question: str, passages: Sequence[Passage], budget: int, count:
 
 def _as_message(passage: Passage) -> Message:
     return {"role": "user", "content": f"{passage.title}\n{passage.text}"}
-
-
-def parse_citations(answer: str, passage_count: int) -> list[int]:
-    """Passage numbers cited in ``answer``, in order of first mention, limited to 1..passage_count."""
-    found: list[int] = []
-    for match in _CITATION.finditer(answer):
-        for part in re.split(r"\s*[,，、;]\s*", match.group(1)):
-            bounds = [int(n) for n in re.split(r"\s*[\-–]\s*", part)]
-            numbers = range(bounds[0], bounds[-1] + 1) if len(bounds) == 2 and bounds[0] <= bounds[1] else bounds[:1]
-            found.extend(n for n in numbers if 1 <= n <= passage_count and n not in found)
-    return found

@@ -16,8 +16,8 @@ from typing import Iterator
 
 import openai
 
-from app.config import LLMConfig
-from ingest.errors import DeepragError
+from ground.config import LLMConfig
+from ground.errors import DeepragError
 
 log = logging.getLogger(__name__)
 

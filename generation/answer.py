@@ -7,16 +7,17 @@ worked, the raised `LLMError` carries the retrieved hits (``exc.hits``) so the s
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence, Union
 
-from app.config import Config
-from app.llm import ContextOverflow, LLMClient, LLMError, Message, Usage
-from app.prompt import Passage, build_messages, build_rewrite_messages, estimate_tokens, fit_passages, parse_citations
-from retrieval.searcher import SearchHit, Searcher
+from generation.citations import parse_citations
+from generation.llm import ContextOverflow, LLMClient, LLMError, Message, Usage
+from generation.prompt import Passage, build_messages, build_rewrite_messages, estimate_tokens, fit_passages
+from ground.config import RetrievalConfig
+from retrieval.hits import SearchHit
+from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +94,15 @@ Event = Union[Retrieved, TokenDelta, Finished]
 
 
 class AnswerPipeline:
-    """Answers questions from an index with an LLM. Holds the searcher and client; reuse it across questions."""
+    """Answers questions from an index with an LLM. Holds the searcher and client; reuse it across questions.
 
-    def __init__(self, config: Config, searcher: Searcher | None = None, llm: LLMClient | None = None):
-        self.config = config
-        self._searcher = searcher
-        self.llm = llm or LLMClient(config.llm)
+    ``retrieval`` (default: the searcher's own settings) is what this pipeline searches with, so each chat
+    session or evaluation can share one searcher and still use its own top-k, mode, fusion and reranking."""
 
-    @functools.cached_property
-    def searcher(self) -> Searcher:
-        return self._searcher or Searcher(self.config)
+    def __init__(self, searcher: Searcher, llm: LLMClient, retrieval: RetrievalConfig | None = None):
+        self.searcher = searcher
+        self.llm = llm
+        self.retrieval = retrieval or searcher.settings
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         """Blocking: the finished answer."""
@@ -129,7 +129,7 @@ class AnswerPipeline:
                 log.warning("could not rewrite the follow-up (%s); searching with the question as asked", exc)
                 rewrite_error = exc
             timings["rewrite"] = _ms(started)
-        result = self.searcher.search(query)
+        result = self.searcher.search(query, self.retrieval)
         search_ms = dict(result.timings_ms)
         timings["rerank"] = search_ms.pop("rerank", 0.0)
         timings["retrieve"] = sum(search_ms.values())
@@ -184,7 +184,7 @@ class AnswerPipeline:
         max_len = self.llm.model.max_model_len
         if max_len is None:
             return passages
-        budget = max_len - self.config.llm.max_tokens
+        budget = max_len - self.llm.config.max_tokens
 
         def count(messages: list[Message]) -> int:
             exact = self.llm.count_prompt_tokens(messages)
@@ -195,7 +195,7 @@ class AnswerPipeline:
             needed = count(build_messages(query, []))
             raise ContextOverflow(
                 f"the question alone needs {needed} tokens, but the server's max-model-len {max_len} minus "
-                f"llm.max_tokens {self.config.llm.max_tokens} leaves {budget}; shorten the question, lower "
+                f"llm.max_tokens {self.llm.config.max_tokens} leaves {budget}; shorten the question, lower "
                 "llm.max_tokens, or serve with a larger --max-model-len"
             )
         if len(fitted) < len(passages) or (fitted and fitted[-1] != passages[len(fitted) - 1]):
