@@ -59,12 +59,14 @@ def config(tmp_path: Path) -> Config:
 @pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory) -> str:
     """A real CrossEncoder folder with random weights: 2 layers, 64 wide, MiniLM's vocabulary."""
+    import torch
     from sentence_transformers import CrossEncoder
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from ingest.embedder import offline_minilm_path
 
     folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    torch.manual_seed(0)  # the same random weights every run, so tests that need it to reorder can rely on it
     tokenizer = AutoTokenizer.from_pretrained(offline_minilm_path())
     model = BertForSequenceClassification(BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
