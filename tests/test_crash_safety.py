@@ -42,9 +42,11 @@ def ingest_until_paused(docs, index_dir, point):
 
 
 def contents(index_dir):
+    """Each file's chunks as the index holds them: text, character offsets, title and order."""
     store = open_docstore(index_dir)
     try:
-        return {path: [c.text for c in store.chunks_of(path)] for path in store.files()}
+        return {path: [(c.text, c.start, c.end, c.title, c.ordinal) for c in store.chunks_of(path)]
+                for path in store.files()}
     finally:
         store.close()
 
@@ -58,7 +60,7 @@ def reference(tmp_path_factory, embedder):
 
     config = load_config(env={}, overrides={"index_dir": str(root / "index"), "retrieval.reranker_model": ""})
     Ingestor.for_config(config, embedder).run([root / "docs"])
-    return {os.path.basename(p): texts for p, texts in contents(config.index_dir).items()}
+    return {os.path.basename(p): chunks for p, chunks in contents(config.index_dir).items()}
 
 
 @pytest.mark.slow
@@ -71,9 +73,9 @@ def test_killed_ingestion_leaves_consistent_index_and_resumes(tmp_path, config, 
     ingest_until_paused(docs, config.index_dir, point)
 
     files = assert_consistent(config.index_dir)  # opens, and docstore = FAISS = BM25
-    for path, texts in contents(config.index_dir).items():  # each file is wholly old or wholly new
-        version = {"v1" in texts[0], "v2" in texts[0]}
-        assert len(texts) == files[path].chunk_count and version in ({True, False}, {False, True})
+    for path, chunks in contents(config.index_dir).items():  # each file is wholly old or wholly new
+        version = {"v1" in chunks[0][0], "v2" in chunks[0][0]}
+        assert len(chunks) == files[path].chunk_count and version in ({True, False}, {False, True})
 
     summary = Ingestor.for_config(config, embedder).run([docs])
     assert not summary.skipped
