@@ -8,6 +8,8 @@ from ground.config import ServeConfig, user_data_dir
 from ground.errors import DeepragError
 
 INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-vllm.sh"
+# An installed (non-editable) deeprag has no scripts/ folder: name the script's place in a checkout instead.
+INSTALL_HINT = f"bash {INSTALL_SCRIPT}" if INSTALL_SCRIPT.is_file() else "bash scripts/install-vllm.sh (in a deeprag checkout)"
 
 
 class VllmNotInstalled(DeepragError):
@@ -23,7 +25,7 @@ def venv_python(config: ServeConfig) -> Path:
     python = venv_dir(config) / "bin" / "python"
     if not python.exists():
         raise VllmNotInstalled(
-            f"vLLM is not installed at {venv_dir(config)}; run `{INSTALL_SCRIPT}` (about 3.5 GB, a few minutes) "
+            f"vLLM is not installed at {venv_dir(config)}; run `{INSTALL_HINT}` (about 3.5 GB, a few minutes) "
             "or point serve.venv (DEEPRAG_SERVE__VENV) at an existing vLLM venv"
         )
     return python
