@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from app.logs import configure_logging
 from ground.config import Config, as_dict, load_config
 from ground.errors import DeepragError
 
@@ -164,13 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("sentence_transformers", "transformers", "httpx", "httpx2", "urllib3", "filelock", "faiss", "bm25s", "bm25s.tokenization"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.verbose)
     try:
         config = load_config(args.config, overrides=_overrides(args))
         return args.handler(args, config)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shlex
 import signal
 import sys
@@ -87,7 +86,6 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     from generation.llm import LLMClient, LLMError
     from retrieval.searcher import Searcher
 
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the openai SDK's HTTP client logs every request
     if not args.chat and not args.question:
         print("deeprag: ask needs a question (or --chat)", file=sys.stderr)
         return 2

@@ -6,16 +6,19 @@ pipeline can skip the file, count it, and go on with the rest.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ingest.errors import UnreadableFile
 from ingest.models import Document, Section
 
 Reader = Callable[[Path], list[Document]]
+log = logging.getLogger(__name__)
 
 _SNIFF_BYTES = 8192
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
@@ -24,14 +27,15 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def decode_text(raw: bytes) -> str:
-    """Bytes → str, refusing binary data. Tries UTF-8, UTF-16 (with BOM), then GB18030 for Chinese files
-    written by older Windows tools; anything else gets a reason that says how to fix it."""
+    """Bytes → str, refusing binary data. Tries UTF-8, UTF-16 (with a BOM, or without one when every other
+    byte is NUL, as in mostly-Latin UTF-16 text), then GB18030 for Chinese files written by older Windows
+    tools; anything else gets a reason that says how to fix it."""
     if not raw:
         raise UnreadableFile("empty file")
-    has_utf16_bom = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
-    if not has_utf16_bom and b"\x00" in raw[:_SNIFF_BYTES]:
+    utf16 = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else _utf16_without_bom(raw[:_SNIFF_BYTES])
+    if utf16 is None and b"\x00" in raw[:_SNIFF_BYTES]:
         raise UnreadableFile("binary content (NUL bytes), not a text file")
-    candidates = ("utf-16",) if has_utf16_bom else ("utf-8-sig", "gb18030")
+    candidates = (utf16,) if utf16 else ("utf-8-sig", "gb18030")
     error: UnicodeDecodeError | None = None
     for encoding in candidates:
         try:
@@ -49,6 +53,19 @@ def decode_text(raw: bytes) -> str:
     if sample and len(_CONTROL.findall(sample)) > 0.05 * len(sample):
         raise UnreadableFile("binary content (control characters), not a text file")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when NULs sit on one byte parity only and fill most of it (the high bytes
+    of Latin characters), else None. Binary data has NULs scattered over both parities."""
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) < 4 or len(sample) % 2:
+        return None
+    if odd.count(0) > 0.5 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) > 0.5 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
 
 
 def _require_text(text: str) -> str:
@@ -96,11 +113,12 @@ def read_pdf(path: Path) -> list[Document]:
     from pypdf.errors import PyPdfError
 
     try:
-        reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableFile("encrypted PDF; remove the password first")
-        pages = [Section(page.extract_text() or "", page=number) for number, page in enumerate(reader.pages, 1)]
-        metadata_title = (reader.metadata.title if reader.metadata else None) or ""
+        with _pypdf_warnings_name(path):
+            reader = PdfReader(path)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise UnreadableFile("encrypted PDF; remove the password first")
+            pages = [Section(page.extract_text() or "", page=number) for number, page in enumerate(reader.pages, 1)]
+            metadata_title = (reader.metadata.title if reader.metadata else None) or ""
     except UnreadableFile:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
@@ -109,6 +127,34 @@ def read_pdf(path: Path) -> list[Document]:
     if not pages:
         raise UnreadableFile("PDF has no extractable text (scanned? run OCR first)")
     return [Document(str(path), str(path), metadata_title.strip() or path.stem, pages)]
+
+
+@contextlib.contextmanager
+def _pypdf_warnings_name(path: Path) -> Iterator[None]:
+    """pypdf warns about damaged objects ("incorrect startxref pointer") without saying in which file: while
+    ``path`` is read, its warnings are held back, then logged by this module with the path in front. pypdf
+    creates its module loggers on first use, so the records are caught at the parent "pypdf" logger."""
+    held = _HeldRecords()
+    pypdf_log = logging.getLogger("pypdf")
+    propagate = pypdf_log.propagate
+    pypdf_log.addHandler(held)
+    pypdf_log.propagate = False
+    try:
+        yield
+    finally:
+        pypdf_log.removeHandler(held)
+        pypdf_log.propagate = propagate
+        for record in held.records:
+            log.log(record.levelno, "%s: %s", path, record.getMessage())
+
+
+class _HeldRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def read_docx(path: Path) -> list[Document]:

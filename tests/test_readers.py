@@ -1,7 +1,9 @@
 """Every supported format reads to text with titles and pages; every kind of bad file gets a reason."""
 
 import json
+import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,30 @@ def test_docx_markdown_html_txt(tmp_path):
 def test_gb18030_chinese_text_is_decoded(tmp_path):
     [document] = read_file(write(tmp_path / "gbk.txt", "多头潜在注意力".encode("gb18030")))
     assert document.sections[0].text == "多头潜在注意力"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_text_not_binary(tmp_path, encoding):
+    [document] = read_file(write(tmp_path / "notes.txt", "Tides follow the moon.\n潮汐".encode(encoding)))
+    assert document.sections[0].text == "Tides follow the moon.\n潮汐"
+
+
+def test_pdf_warnings_name_the_file(tmp_path, caplog):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="Tides follow the moon")
+    # A wrong startxref offset: pypdf recovers, with a warning.
+    data = re.sub(rb"startxref\n(\d+)", lambda m: b"startxref\n" + str(int(m.group(1)) + 7).encode(), bytes(pdf.output()))
+    path = write(tmp_path / "damaged.pdf", data)
+    with caplog.at_level(logging.WARNING):
+        [document] = read_file(path)
+    assert "Tides" in document.sections[0].text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("startxref" in message for message in warnings)
+    assert all(message.startswith(f"{path}: ") for message in warnings)
 
 
 def test_beir_jsonl_yields_one_document_per_record(tmp_path):

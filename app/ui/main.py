@@ -6,18 +6,18 @@ read the result from ``st.session_state["config"]``.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import streamlit as st
 
 from ground.config import ConfigError, load_config
+from app.logs import configure_logging
 from app.ui.sidebar import render_sidebar
 
 HERE = Path(__file__).parent
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+configure_logging()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 st.set_page_config(page_title="deeprag", page_icon="📚", layout="wide")
