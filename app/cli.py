@@ -79,11 +79,22 @@ def cmd_delete(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace, config: Config) -> int:
+    from ingest.pipeline import Ingestor
+
+    done = Ingestor.for_config(config).repair()
+    for action in done:
+        print(action)
+    if not done:
+        print(f"the index at {config.index_dir} is sound; nothing to repair")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
     from ingest.index_dir import Manifest, open_docstore
 
     Manifest.read(Path(config.index_dir))
-    docstore = open_docstore(Path(config.index_dir))
+    docstore = open_docstore(Path(config.index_dir))  # read-only: listing works on a read-only index
     try:
         files = docstore.files()
     finally:
@@ -136,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", help="remove one file's chunks from the index")
     delete.add_argument("source", type=Path)
     delete.set_defaults(handler=cmd_delete, interrupted=INTERRUPTED_KEEPS_WORK)
+
+    repair = sub.add_parser(
+        "repair", help="restore a damaged index: manifest from the docstore's copy, FAISS and BM25 files rewritten"
+    )
+    repair.set_defaults(handler=cmd_repair, interrupted=INTERRUPTED_KEEPS_WORK)
 
     listing = sub.add_parser("list", help="list indexed files")
     listing.add_argument("--json", action="store_true")

@@ -8,7 +8,10 @@ from AUTOINCREMENT and are never reused, so a stale FAISS id can never point at 
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ingest.models import Chunk
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -71,23 +76,74 @@ class Docstore:
     """Thread-safe access to docstore.sqlite. Every write bumps `generation`, which tells readers whether
     the derived FAISS/BM25 files still match."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
+        """``read_only`` opens without writing anything (no pragma, no schema, no -wal/-shm needed), so a
+        reader works on an index it may not change: a read-only mount, an archive, a shared folder."""
         self.path = path
         self._lock = threading.RLock()
+        self._copy: tempfile.TemporaryDirectory | None = None
+        if read_only:
+            self._db = self._open_read_only(path)
+            return
         self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes (kill -9)
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against process crashes (kill -9)
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open_read_only(self, path: Path) -> sqlite3.Connection:
+        """mode=ro reads a WAL database where its -shm file exists or can be created. In a folder that cannot
+        be written, without -shm: a database whose WAL is empty is opened immutable (nothing can change
+        it); one whose WAL still holds commits (a writer was killed, then the index was archived) is read
+        from a private copy, where SQLite can replay the WAL."""
+        uri = path.resolve().as_uri()
+        try:
+            return _probed(sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False,
+                                           isolation_level=None))
+        except sqlite3.OperationalError:
+            if _writable_dir(path.parent):
+                raise  # not a read-only folder: a real error
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            log.warning("%s is read-only and its WAL holds commits not yet in the database; reading a "
+                        "temporary copy", path)
+            self._copy = tempfile.TemporaryDirectory(prefix="deeprag-docstore-")
+            copy = Path(self._copy.name) / path.name
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            return _probed(sqlite3.connect(str(copy), timeout=30, check_same_thread=False, isolation_level=None))
+        return _probed(sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False,
+                                       isolation_level=None))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._copy is not None:
+                self._copy.cleanup()
+                self._copy = None
 
     # -- reads ---------------------------------------------------------------------------------------
 
     def generation(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def begin_snapshot(self) -> int:
+        """Start a read transaction and return its generation. Every later read on this connection sees the
+        docstore as of this moment (SQLite's WAL snapshot isolation), so a search snapshot reads chunk text
+        that agrees with its FAISS and BM25 even while a writer commits and deletes. For read-only
+        connections that live as long as one snapshot: an open read holds back WAL checkpoints until it ends."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            return self.generation()
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def files(self) -> dict[str, FileRecord]:
         with self._lock:
@@ -173,13 +229,48 @@ class Docstore:
                     before_commit()
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already: on SQLITE_FULL (and some I/O errors) it
+        rolls back by itself, and a second ROLLBACK would replace the real error with "no transaction"."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.debug("rollback after a failed transaction failed too", exc_info=True)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` unless it is already there (no generation bump)."""
+        with self._lock:
+            if self.meta(key) != value:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def touch(self, path: str, mtime_ns: int) -> None:
         """Record a new mtime for a file whose content hash did not change (no generation bump)."""
         with self._lock:
             self._db.execute("UPDATE files SET mtime_ns=? WHERE path=?", (mtime_ns, path))
+
+
+def _probed(db: sqlite3.Connection) -> sqlite3.Connection:
+    """SQLite opens lazily: read once so that a database that cannot be read fails here."""
+    try:
+        db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _writable_dir(directory: Path) -> bool:
+    """Whether a file can be created in ``directory`` (os.access says yes to root on a read-only mount)."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            return True
+    except OSError:
+        return False
 
 
 def _row_to_chunk(row: tuple) -> Chunk:

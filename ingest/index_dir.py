@@ -9,6 +9,12 @@ Layout::
     bm25-<gen>/          BM25 over the same chunks
     .lock                held by the one writer
 
+The docstore also keeps a copy of the manifest (meta key ``manifest``), so a damaged or deleted
+manifest.json can be restored (``deeprag repair``; ingestion does it by itself). Temporary files
+(``faiss-<gen>.index.tmp``, ``bm25-<gen>.tmp/``, ``.<name>.json.*.tmp``) that a killed run or a full disk
+leaves are cleared by the next writer, under the lock. Readers open the docstore read-only and write nothing,
+so an index on a read-only mount can be listed and searched.
+
 Crash safety comes from ordering: the docstore commits first (one SQLite transaction), then new FAISS and
 BM25 files are written under new names, then ``artifacts.json`` is replaced atomically. A reader that finds
 ``artifacts.json`` behind the docstore (a run was killed between the two) rebuilds both in memory from the
@@ -22,18 +28,24 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
+import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
 import faiss
+import numpy as np
 
 from ground.config import IndexConfig, updated
 from ingest import vector_index
 from ingest.checkpoints import checkpoint
 from ingest.docstore import Docstore
-from ingest.errors import IndexBusy, IndexMismatch, IndexMissing
+from ingest.errors import (
+    DiskFull, IndexBusy, IndexDamaged, IndexMismatch, IndexMissing, NotAnIndexDirectory, guarded_write,
+    is_disk_full, is_read_only, read_only_error,
+)
 from ground.files import write_json_atomically
 from ingest.lexical_index import LexicalIndex
 
@@ -44,6 +56,25 @@ MANIFEST = "manifest.json"
 DOCSTORE = "docstore.sqlite"
 ARTIFACTS = "artifacts.json"
 LOCK = ".lock"
+MANIFEST_COPY = "manifest"  # the docstore's meta key holding a copy of manifest.json
+# What a killed or failed writer can leave behind: FAISS and BM25 being written, atomic JSON temp files.
+TEMPORARY = re.compile(r"(faiss-\d+\.index|bm25-\d+|\.(manifest|artifacts)\.json\..*)\.tmp")
+
+
+def check_index_path(directory: Path) -> None:
+    """--index must name a folder (existing or to be created), not a file."""
+    if directory.exists() and not directory.is_dir():
+        raise NotAnIndexDirectory(
+            f"--index {directory} is a file, not an index directory; give --index a folder "
+            "(an existing index, or a new one to create)"
+        )
+
+
+def require_index(directory: Path) -> None:
+    """An index is there (manifest or docstore), without creating anything."""
+    check_index_path(directory)
+    if not (directory / MANIFEST).exists() and not (directory / DOCSTORE).exists():
+        raise IndexMissing(f"no index at {directory}; create one with `deeprag ingest PATH --index {directory}`")
 
 
 @dataclass(frozen=True)
@@ -59,16 +90,57 @@ class Manifest:
 
     @classmethod
     def read(cls, directory: Path) -> "Manifest":
+        """manifest.json; a missing or damaged one is named with the fix (readers never write)."""
+        check_index_path(directory)
         path = directory / MANIFEST
         if not path.is_file():
+            if (directory / DOCSTORE).is_file():
+                raise IndexDamaged(
+                    f"{path} is missing; run `deeprag repair --index {directory}` to restore it from the docstore"
+                )
             raise IndexMissing(f"no index at {directory}; create one with `deeprag ingest PATH --index {directory}`")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            raise IndexDamaged(
+                f"{path} cannot be read ({exc}); run `deeprag repair --index {directory}` to restore it from the docstore"
+            ) from exc
+        return cls.parse(text, directory, f"{path} is damaged ({{}}); run `deeprag repair --index {directory}` "
+                                          "to restore it from the docstore")
+
+    @classmethod
+    def parse(cls, text: str, directory: Path, damaged: str) -> "Manifest":
+        """A manifest from JSON text; ``damaged`` (with {} for the reason) is the message if it is not one."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise IndexDamaged(damaged.format(f"not valid JSON: {exc}" if text.strip() else "empty")) from exc
+        if not isinstance(data, dict):
+            raise IndexDamaged(damaged.format(f"a JSON {type(data).__name__}, not an object"))
         if data.get("format_version") != FORMAT_VERSION:
             raise IndexMismatch(
                 f"index at {directory} has format {data.get('format_version')}, this deeprag reads {FORMAT_VERSION}; "
                 "re-ingest into a new --index directory"
             )
-        return cls(**data)
+        try:
+            manifest = cls(**data)
+        except TypeError as exc:
+            raise IndexDamaged(damaged.format(exc)) from exc
+        if not isinstance(manifest.embedder, str) or not isinstance(manifest.dimension, int):
+            raise IndexDamaged(damaged.format("embedder or dimension of the wrong type"))
+        return manifest
+
+    @classmethod
+    def stored_in(cls, docstore: Docstore, directory: Path) -> "Manifest | None":
+        """The copy of the manifest the docstore keeps (None before the first write of this deeprag)."""
+        text = docstore.meta(MANIFEST_COPY)
+        if text is None:
+            return None
+        return cls.parse(text, directory, f"the manifest copy in {directory / DOCSTORE} is damaged ({{}}); "
+                                          "re-ingest into a new --index")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
 
     def write(self, directory: Path) -> None:
         write_json_atomically(directory / MANIFEST, asdict(self))
@@ -93,57 +165,135 @@ class ArtifactState:
 
     @classmethod
     def read(cls, directory: Path) -> "ArtifactState | None":
+        """None where artifacts.json is missing or damaged: readers then rebuild in memory, writers rewrite."""
         try:
-            return cls(**json.loads((directory / ARTIFACTS).read_text(encoding="utf-8")))
-        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            state = cls(**json.loads((directory / ARTIFACTS).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):  # ValueError: bad JSON or bad UTF-8
             return None
+        names_ok = all(isinstance(n, str) and n and "/" not in n for n in (state.faiss_file, state.bm25_dir))
+        return state if isinstance(state.generation, int) and names_ok else None
 
 
 @contextlib.contextmanager
 def write_lock(directory: Path) -> Iterator[None]:
-    """One writer at a time. flock is released by the kernel when a writer dies, even by SIGKILL."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / LOCK, "a+") as handle:
+    """One writer at a time. flock is released by the kernel when a writer dies, even by SIGKILL. A read-only
+    index, a full disk, or an --index through a file end in one line here, before anything is written."""
+    check_index_path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = open(directory / LOCK, "a+")
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((p for p in (*reversed(directory.parents), directory) if p.exists() and not p.is_dir()), None)
+        raise NotAnIndexDirectory(
+            f"--index {directory} cannot be a folder: {blocker or exc.filename} is a file; give --index a folder path"
+        ) from exc
+    except OSError as exc:
+        if is_read_only(exc):
+            raise read_only_error(directory) from exc
+        if is_disk_full(exc):
+            raise DiskFull(f"disk full while writing {LOCK} in {directory}; free space and run again") from exc
+        raise
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise IndexBusy(f"another ingestion (pid {holder}) is writing to {directory}; wait for it to finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        with guarded_write(LOCK, directory):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def open_docstore(directory: Path) -> Docstore:
-    return Docstore(directory / DOCSTORE)
+def clear_leftovers(directory: Path) -> list[str]:
+    """Remove the temporary files of runs that were killed or failed; only under the write lock (a live
+    writer's temporary files are its own). Returns their names."""
+    removed = []
+    for path in sorted(directory.iterdir()):
+        if TEMPORARY.fullmatch(path.name):
+            _remove(path)
+            removed.append(path.name)
+    return removed
 
 
-def publish(directory: Path, docstore: Docstore, config: IndexConfig, dimension: int) -> None:
-    """Write FAISS and BM25 files matching the docstore's current generation, then switch to them."""
+def open_docstore(directory: Path, *, writable: bool = False) -> Docstore:
+    """The docstore, read-only (what every reader gets: it writes nothing, not even SQLite's -shm file where
+    it cannot) or, for the one writer under the lock, writable (created if missing)."""
+    path = directory / DOCSTORE
+    if not writable and not path.is_file():
+        raise IndexDamaged(f"{path} is missing, and with it every chunk of the index at {directory}; "
+                           f"re-ingest with `deeprag ingest PATH --index {directory}`")
+    try:
+        return Docstore(path, read_only=not writable)
+    except sqlite3.DatabaseError as exc:
+        if writable and (is_read_only(exc) or is_disk_full(exc)):
+            raise  # the writer turns these into one line naming the write
+        raise IndexDamaged(f"{path} cannot be read ({exc}); it holds the index's chunks: restore it from a "
+                           "backup, or re-ingest into a new --index") from exc
+
+
+def publish(directory: Path, docstore: Docstore, config: IndexConfig, dimension: int) -> bool:
+    """Write FAISS and BM25 files matching the docstore's current generation, then switch to them. Files of
+    the current generation are kept only if they are on disk, load, and hold the docstore's chunks. Returns
+    whether files were written."""
     generation = docstore.generation()
     state = ArtifactState.read(directory)
     previous = _load_faiss(directory, state)
-    if state and state.generation == generation and previous is not None and vector_index.kind_of(previous) == config.kind:
-        return
+    if (state and state.generation == generation and previous is not None
+            and vector_index.kind_of(previous) == config.kind and _sound_on_disk(directory, state, previous, docstore)):
+        _remove_stale_artifacts(directory, state)  # a run killed after switching left the old ones
+        return False
     vectors = vector_index.synced(previous, config, docstore, dimension)
     lexical = LexicalIndex.build(docstore.iter_indexed_texts())
     new_state = ArtifactState(generation, f"faiss-{generation}.index", f"bm25-{generation}")
-    for leftover in (directory / new_state.faiss_file, directory / new_state.bm25_dir):
-        _remove(leftover)  # from an earlier run killed at this very point
-    faiss.write_index(vectors, str(directory / f"{new_state.faiss_file}.tmp"))
-    os.replace(directory / f"{new_state.faiss_file}.tmp", directory / new_state.faiss_file)
-    lexical.save(directory / f"{new_state.bm25_dir}.tmp")
-    os.replace(directory / f"{new_state.bm25_dir}.tmp", directory / new_state.bm25_dir)
-    checkpoint("mid-publish")
-    write_json_atomically(directory / ARTIFACTS, asdict(new_state))
+    faiss_tmp, bm25_tmp = directory / f"{new_state.faiss_file}.tmp", directory / f"{new_state.bm25_dir}.tmp"
+    written = (faiss_tmp, bm25_tmp, directory / new_state.faiss_file, directory / new_state.bm25_dir)
+    for leftover in written:
+        _remove(leftover)  # from an earlier run killed at this very point, or damaged files being replaced
+    try:
+        with guarded_write(f"the FAISS index {new_state.faiss_file}", directory):
+            faiss.write_index(vectors, str(faiss_tmp))
+        checkpoint("faiss-tmp-written")
+        os.replace(faiss_tmp, directory / new_state.faiss_file)
+        with guarded_write(f"the BM25 index {new_state.bm25_dir}", directory):
+            lexical.save(bm25_tmp)
+        checkpoint("bm25-tmp-written")
+        os.replace(bm25_tmp, directory / new_state.bm25_dir)
+        checkpoint("mid-publish")
+        with guarded_write(ARTIFACTS, directory):
+            write_json_atomically(directory / ARTIFACTS, asdict(new_state))
+    except BaseException:
+        current = ArtifactState.read(directory)  # leave what artifacts.json names; remove the rest written here
+        for path in written:
+            if current is None or path.name not in (current.faiss_file, current.bm25_dir):
+                _remove(path)
+        raise
     checkpoint("after-publish")
     _remove_stale_artifacts(directory, new_state)
+    return True
+
+
+def _sound_on_disk(directory: Path, state: ArtifactState, vectors: faiss.Index, docstore: Docstore) -> bool:
+    try:
+        _require_same_chunks(vectors, LexicalIndex.load(directory / state.bm25_dir), docstore)
+    except Exception as exc:  # bm25s and numpy raise many types for a damaged folder
+        log.warning("index files in %s are damaged (%s); rewriting them", directory, exc)
+        return False
+    return True
+
+
+def _require_same_chunks(vectors: faiss.Index, lexical: LexicalIndex, docstore: Docstore) -> None:
+    wanted = docstore.chunk_ids()
+    if not np.array_equal(np.sort(vector_index.stored_ids(vectors)), wanted):
+        raise ValueError("the FAISS file holds other chunks than the docstore")
+    if not np.array_equal(np.sort(lexical.ids), wanted):
+        raise ValueError("the BM25 folder holds other chunks than the docstore")
 
 
 def _load_faiss(directory: Path, state: ArtifactState | None) -> faiss.Index | None:
@@ -151,7 +301,7 @@ def _load_faiss(directory: Path, state: ArtifactState | None) -> faiss.Index | N
         return None
     try:
         return faiss.read_index(str(directory / state.faiss_file))
-    except RuntimeError:
+    except (RuntimeError, OSError):
         log.warning("FAISS file %s is unreadable; rebuilding it from the docstore", state.faiss_file)
         return None
 
@@ -184,10 +334,11 @@ class IndexSnapshot:
 
 
 def open_snapshot(directory: Path, config: IndexConfig) -> IndexSnapshot:
-    """Open an index for searching. Never writes; repairs a stale or damaged one in memory."""
+    """Open an index for searching. Never writes (the docstore is opened read-only); repairs a stale or
+    damaged one in memory."""
     manifest = Manifest.read(directory)
     docstore = open_docstore(directory)
-    generation = docstore.generation()
+    generation = docstore.begin_snapshot()  # chunk text is read as of this generation for the snapshot's life
     state = ArtifactState.read(directory)
     search_config = updated(config, {"kind": manifest.index_kind})
     if state is not None and state.generation == generation:
@@ -195,9 +346,16 @@ def open_snapshot(directory: Path, config: IndexConfig) -> IndexSnapshot:
             vectors = faiss.read_index(str(directory / state.faiss_file))
             vector_index.configure_search(vectors, search_config)
             lexical = LexicalIndex.load(directory / state.bm25_dir)
+            _require_same_chunks(vectors, lexical, docstore)
             return IndexSnapshot(directory, manifest, docstore, vectors, lexical, generation)
-        except (RuntimeError, OSError, ValueError) as exc:
-            log.warning("index files in %s are damaged (%s); rebuilding them in memory", directory, exc)
+        except Exception as exc:  # faiss, bm25s and numpy raise many types for a damaged file
+            log.warning(
+                "index files in %s are damaged (%s); rebuilding them in memory. Run `deeprag ingest` or "
+                "`deeprag repair --index %s` to rewrite them.", directory, exc, directory,
+            )
+    elif state is None and (directory / ARTIFACTS).exists():
+        log.warning("%s is damaged; rebuilding the index files in memory. Run `deeprag ingest` or "
+                    "`deeprag repair --index %s` to rewrite them.", directory / ARTIFACTS, directory)
     else:
         log.warning(
             "index files in %s are behind the docstore (an ingestion was interrupted); rebuilding them in memory. "

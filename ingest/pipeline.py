@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from ground.config import ChunkingConfig, Config, EmbeddingConfig, IndexConfig, IngestConfig
+from ground.config import ChunkingConfig, Config, EmbeddingConfig, IndexConfig, IngestConfig, updated
 from ground.errors import DeepragError
 from ground.files import file_sha256
 from ingest.checkpoints import checkpoint
@@ -25,8 +25,10 @@ from ingest.chunker import ChunkingPlan, chunk_document
 from ingest.discovery import absolute, discover
 from ingest.docstore import Docstore, FileRecord, FileUpdate
 from ingest.embedder import Embedder, load_embedder
-from ingest.errors import UnreadableFile
-from ingest.index_dir import Manifest, open_docstore, publish, write_lock
+from ingest.errors import IndexDamaged, IndexMissing, UnreadableFile, guarded_write
+from ingest.index_dir import (
+    MANIFEST, MANIFEST_COPY, Manifest, clear_leftovers, open_docstore, publish, require_index, write_lock,
+)
 from ingest.models import Chunk, IngestSummary, SkippedFile
 from ingest.readers import read_file
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PLAIN_PROGRESS_EVERY_S = 10  # without a terminal: a plain progress line this often
 EMBED_CALL = 128  # texts per encode call: large enough for the model, small enough for a lively progress bar
+DOCSTORE_WRITE = "the docstore (docstore.sqlite)"  # what a failed docstore write names
 
 
 @dataclass
@@ -78,8 +81,9 @@ class Ingestor:
     def manifest(self) -> Manifest:
         """The manifest these settings produce. An existing index built with the configured model supplies
         the dimension, so a run with nothing to embed never loads the model."""
-        manifest_path = self.directory / "manifest.json"
-        existing = Manifest.read(self.directory) if manifest_path.exists() else None
+        return self._wanted_manifest(Manifest.read(self.directory) if (self.directory / MANIFEST).exists() else None)
+
+    def _wanted_manifest(self, existing: Manifest | None) -> Manifest:
         if existing is not None and existing.embedder == self.embedding.model:
             name, dimension = existing.embedder, existing.dimension
         else:
@@ -98,6 +102,7 @@ class Ingestor:
         files = discover(list(paths), self.ingest.include, self.ingest.exclude)
         summary = IngestSummary()
         with write_lock(self.directory):
+            self._clear_leftovers()
             docstore = self._open_checked()
             try:
                 known = docstore.files()
@@ -115,30 +120,99 @@ class Ingestor:
         """Remove one file's chunks; returns how many were removed. Only an existing index is opened: a
         mistyped --index must not create one."""
         key = absolute(source)
-        Manifest.read(self.directory)  # IndexMissing before the lock would create the directory
+        require_index(self.directory)  # IndexMissing before the lock would create the directory
         with write_lock(self.directory):
+            self._clear_leftovers()
             docstore = self._open_checked()
             try:
                 record = docstore.files().get(key)
                 if record is None:
                     raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
-                docstore.apply([], [key])
+                with guarded_write(DOCSTORE_WRITE, self.directory):
+                    docstore.apply([], [key])
                 publish(self.directory, docstore, self.index, self._dimension)
                 return record.chunk_count
             finally:
                 docstore.close()
 
+    def repair(self) -> list[str]:
+        """Bring a damaged index back: clear temporary leftovers, restore manifest.json from the docstore's
+        copy, rewrite FAISS and BM25 files that are missing, damaged or behind. Returns what was done."""
+        require_index(self.directory)
+        done = []
+        with write_lock(self.directory):
+            if removed := clear_leftovers(self.directory):
+                done.append(f"removed temporary files left by an interrupted run: {', '.join(removed)}")
+            docstore = self._open_writable()
+            try:
+                manifest, problem = self._stored_manifest(docstore)
+                if manifest is None:
+                    raise IndexMissing(f"the index at {self.directory} is empty; add documents with "
+                                       f"`deeprag ingest PATH --index {self.directory}`")
+                if problem:
+                    self._write_manifest(manifest, docstore)
+                    done.append(f"{problem}; restored it from the docstore's copy")
+                else:
+                    self._write_manifest(manifest, docstore, file=False)
+                index = updated(self.index, {"kind": manifest.index_kind})
+                if publish(self.directory, docstore, index, manifest.dimension):
+                    done.append(f"rewrote the FAISS and BM25 files for docstore generation {docstore.generation()}")
+            finally:
+                docstore.close()
+        return done
+
     # -- steps ---------------------------------------------------------------------------------------
 
+    def _clear_leftovers(self) -> None:
+        if removed := clear_leftovers(self.directory):
+            log.info("removed temporary files left by an interrupted run: %s", ", ".join(removed))
+
+    def _open_writable(self) -> Docstore:
+        with guarded_write(DOCSTORE_WRITE, self.directory):
+            return open_docstore(self.directory, writable=True)
+
     def _open_checked(self) -> Docstore:
-        """Open the docstore after checking (or writing) the manifest: one index, one embedder."""
-        wanted = self.manifest()
-        if (self.directory / "manifest.json").exists():
-            Manifest.read(self.directory).require_same_content(wanted, self.directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        wanted.write(self.directory)
+        """Open the docstore after checking (or writing) the manifest: one index, one embedder. A damaged or
+        missing manifest.json is restored from the docstore's copy, and said so once."""
+        docstore = self._open_writable()
+        try:
+            existing, problem = self._stored_manifest(docstore)
+            if problem:
+                log.warning("%s; restored it from the docstore's copy", problem)
+            wanted = self._wanted_manifest(existing)
+            if existing is not None:
+                existing.require_same_content(wanted, self.directory)
+            self._write_manifest(wanted, docstore)
+        except BaseException:
+            docstore.close()
+            raise
         self._dimension = wanted.dimension
-        return open_docstore(self.directory)
+        return docstore
+
+    def _stored_manifest(self, docstore: Docstore) -> tuple[Manifest | None, str]:
+        """The index's manifest (None for a new, empty index) and, where manifest.json was missing or damaged
+        and the docstore's copy stands in, what was wrong with it."""
+        try:
+            return Manifest.read(self.directory), ""
+        except (IndexMissing, IndexDamaged) as exc:
+            path = self.directory / MANIFEST
+            copy = Manifest.stored_in(docstore, self.directory)
+            if copy is not None:
+                return copy, f"{path} was {'damaged' if path.exists() else 'missing'}"
+            if docstore.chunk_count() == 0:
+                return None, ""  # nothing indexed yet: a new index (or one killed while being created)
+            raise IndexDamaged(
+                f"{exc}; the docstore holds no copy of it (written by a deeprag before copies were kept): "
+                "re-ingest into a new --index"
+            ) from exc
+
+    def _write_manifest(self, manifest: Manifest, docstore: Docstore, file: bool = True) -> None:
+        """manifest.json, and its copy in the docstore (from which a damaged manifest.json is restored)."""
+        if file:
+            with guarded_write(MANIFEST, self.directory):
+                manifest.write(self.directory)
+        with guarded_write(DOCSTORE_WRITE, self.directory):
+            docstore.set_meta(MANIFEST_COPY, manifest.to_json())
 
     def _changed_files(
         self, files: list[Path], known: dict[str, FileRecord], docstore: Docstore, summary: IngestSummary
@@ -167,7 +241,8 @@ class Ingestor:
                 summary.skipped.append(SkippedFile(key, f"cannot read ({exc.strerror or exc})"))
                 continue
             if old and old.sha256 == digest:
-                docstore.touch(key, stat.st_mtime_ns)
+                with guarded_write(DOCSTORE_WRITE, self.directory):
+                    docstore.touch(key, stat.st_mtime_ns)
                 summary.unchanged += 1
                 continue
             record = FileRecord(key, digest, stat.st_size, stat.st_mtime_ns, 0, 0.0)
@@ -190,7 +265,8 @@ class Ingestor:
                     updates.append(FileUpdate(item.record, file_chunks, vectors[offset:offset + len(file_chunks)]))
                     offset += len(file_chunks)
                 checkpoint("before-commit")
-                docstore.apply(updates, removals, before_commit=lambda: checkpoint("in-transaction"))
+                with guarded_write(DOCSTORE_WRITE, self.directory):
+                    docstore.apply(updates, removals, before_commit=lambda: checkpoint("in-transaction"))
                 removals = []
                 checkpoint("after-commit")
                 for item, _ in group:
@@ -200,7 +276,8 @@ class Ingestor:
                 files_done += len(group)
                 log.info("committed %d chunks (%d of %d changed files done)", len(chunks), files_done, len(pending))
             if removals:
-                docstore.apply([], removals)
+                with guarded_write(DOCSTORE_WRITE, self.directory):
+                    docstore.apply([], removals)
         finally:
             bar.close()
 

@@ -76,9 +76,17 @@ class Searcher:
         self._device = (embedding or EmbeddingConfig()).device
         self._lock = threading.Lock()
         self._snapshot = open_snapshot(self.directory, self._index_settings)
-        self.embedder = embedder or load_embedder(
-            embedding_for_index(embedding or EmbeddingConfig(), self._snapshot.manifest.embedder, self.directory)
-        )
+        # Checked now (a mismatch is a settings error), loaded at the first dense search: an empty index or a
+        # BM25-only search never waits for the model.
+        self._embedding = embedding_for_index(
+            embedding or EmbeddingConfig(), self._snapshot.manifest.embedder, self.directory)
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self._embedding)
+        return self._embedder
 
     @classmethod
     def for_config(cls, config: Config, embedder: Embedder | None = None) -> "Searcher":
@@ -118,6 +126,7 @@ class Searcher:
         setting. The evaluation asks for deeper lists than a user would, to score recall@100."""
         settings = updated(settings or self.settings, {"k": k, "mode": mode, "rerank": rerank, "candidates": candidates})
         snapshot = self._snapshot
+        self._check(query, snapshot)  # before the stages: they load models
         return self.run(query, self.stages(settings, snapshot), settings, snapshot)
 
     def stages(self, settings: RetrievalConfig, snapshot: IndexSnapshot) -> Stages:
@@ -140,10 +149,7 @@ class Searcher:
     def run(self, query: str, stages: Stages, settings: RetrievalConfig, snapshot: IndexSnapshot) -> SearchResult:
         """Run ``stages`` for one query: each first stage to ``settings.candidates``, fusion, fetch of the
         head (``k``, or ``rerank_candidates`` when reranking), rerank; every stage timed."""
-        if not query or not query.strip():
-            raise EmptyQuery("empty query; type a question")
-        if snapshot.vectors.ntotal == 0:
-            raise EmptyIndex(f"the index at {self.directory} is empty; add documents with `deeprag ingest PATH`")
+        self._check(query, snapshot)
         timings: dict[str, float] = {}
         lists: dict[str, Candidates] = {}
         for retriever in stages.retrievers:
@@ -162,6 +168,12 @@ class Searcher:
             with _timed(timings, stages.rerank.name):
                 hits = stages.rerank.process(query, hits)
         return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists)
+
+    def _check(self, query: str, snapshot: IndexSnapshot) -> None:
+        if not query or not query.strip():
+            raise EmptyQuery("empty query; type a question")
+        if snapshot.vectors.ntotal == 0:
+            raise EmptyIndex(f"the index at {self.directory} is empty; add documents with `deeprag ingest PATH`")
 
     @staticmethod
     def _hits(pool: Candidates, lists: dict[str, Candidates], snapshot: IndexSnapshot, fused: bool) -> list[SearchHit]:
