@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from app.display import one_line
 from app.logs import configure_logging
 from ground.config import Config, as_dict, load_config
 from ground.errors import DeepragError
@@ -59,7 +60,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 
     summary = Ingestor.for_config(config).run(args.paths, prune=args.prune)
     for skipped in summary.skipped:
-        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+        print(f"skipped {one_line(skipped.path)}: {skipped.reason}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -75,7 +76,7 @@ def cmd_delete(args: argparse.Namespace, config: Config) -> int:
     from ingest.pipeline import Ingestor
 
     removed = Ingestor.for_config(config).delete(args.source)
-    print(f"removed {args.source} ({removed} chunks)")
+    print(f"removed {one_line(str(args.source))} ({removed} chunks)")
     return 0
 
 
@@ -103,7 +104,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps([vars(record) for record in files.values()], indent=2))
     else:
         for record in files.values():
-            print(f"{record.chunk_count:6d} chunks  {record.path}")
+            print(f"{record.chunk_count:6d} chunks  {one_line(record.path)}")
         print(f"{len(files)} files")
     return 0
 
@@ -120,7 +121,7 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
     for rank, hit in enumerate(result.hits, 1):
         chunk = hit.chunk
         where = f"{chunk.source}" + (f" p.{chunk.page}" if chunk.page else "") + f" [{chunk.start}:{chunk.end}]"
-        print(f"[{rank}] {hit.score:.4f}  {chunk.title}  ({where})")
+        print(f"[{rank}] {hit.score:.4f}  {one_line(chunk.title)}  ({one_line(where)})")
         print("    " + " ".join(chunk.text.split())[:300])
     stages = ", ".join(f"{name} {ms:.0f} ms" for name, ms in result.timings_ms.items())
     print(f"({result.mode}{' + rerank' if result.reranked else ''}; {stages})")

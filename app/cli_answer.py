@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from app.display import one_line
 from ground.config import Config
 
 
@@ -134,7 +135,7 @@ def _print_sources(hits, cited: set[int]) -> None:
     for number, hit in enumerate(hits, 1):
         c = hit.chunk
         where = c.source + (f" p.{c.page}" if c.page else "") + f" [{c.start}:{c.end}]"
-        print(f"  {'*' if number in cited else ' '}[{number}] {c.title or '(untitled)'}  ({where})")
+        print(f"  {'*' if number in cited else ' '}[{number}] {one_line(c.title) or '(untitled)'}  ({one_line(where)})")
 
 
 def _timing_line(answer) -> str:

@@ -58,3 +58,16 @@ def test_a_broken_local_embedder_folder_is_blamed_not_the_network(tmp_path):
     assert str(folder) in message and "complete sentence-transformers model" in message
     assert "internet" not in message
     assert raised.value.__cause__ is not None  # the real cause stays attached for -v tracebacks
+
+
+def test_a_newline_in_a_file_name_stays_on_one_listing_line(tmp_path, capsys, embedder):
+    from ingest.pipeline import Ingestor
+    from ground.config import load_config
+
+    config = load_config(env={}, overrides={"index_dir": str(tmp_path / "index"), "retrieval.reranker_model": ""})
+    odd = write(tmp_path / "two\nlines.txt", "Kiwis are fuzzy.")
+    Ingestor.for_config(config, embedder).run([odd, write(tmp_path / "潮汐.txt", "Tides follow the moon.")])
+    assert main(["list", "--index", str(tmp_path / "index")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # two files and the count, whatever their names hold
+    assert any(line.endswith("two\\nlines.txt") for line in lines) and any("潮汐.txt" in line for line in lines)
