@@ -41,7 +41,7 @@ def test_ask_end_to_end(pipeline):
     assert len(answer.hits) == 4
     # The tiny model reads 2,048 tokens with a tokenizer trained on little text: the passages that fit are sent.
     assert 1 <= answer.passages_sent <= 4
-    assert answer.usage.prompt_tokens + pipeline.config.llm.max_tokens <= 2048
+    assert answer.usage.prompt_tokens + pipeline.llm.config.max_tokens <= 2048
     assert answer.hits[0].chunk.source.endswith("multi-head-latent-attention.md")
     assert {"retrieve", "rerank", "first_token", "total"} <= set(answer.timings_ms)
     assert 0 < answer.timings_ms["first_token"] <= answer.timings_ms["total"]

@@ -99,8 +99,8 @@ def app_url(tmp_path_factory, llm_server, embedder):
         patch.delenv("DEEPRAG_CONFIG", raising=False)
         Ingestor.for_config(load_config(), embedder=embedder).run([docs])
         port = _free_port()
-        process = launch(argparse.Namespace(host="127.0.0.1", port=port, headless=True, config=None, index_dir=None),
-                         load_config())
+        process = launch(argparse.Namespace(headless=True, config=None, index_dir=None),
+                         load_config(overrides={"ui.host": "127.0.0.1", "ui.port": port}))
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
         yield f"http://127.0.0.1:{port}"
