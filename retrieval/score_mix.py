@@ -13,6 +13,10 @@ import numpy as np
 
 
 def zscores(scores: Sequence[float]) -> np.ndarray:
+    """Each score's distance from the mean in standard deviations. Scores with no spread (one, or all tied)
+    order nothing and standardise to 0. Here that is right, since both lists mixed cover the same candidates;
+    fusion, where a retriever may not have returned a candidate, first completes a short list with what it
+    knows about the rest (``retrieval.fusion``)."""
     values = np.asarray(scores, dtype=np.float64)
     spread = values.std()
     return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)

@@ -163,3 +163,41 @@ def test_cli_search_json_and_one_line_errors(sample_config):
     assert empty.returncode == 2 and empty.stderr.strip().splitlines()[-1] == "deeprag: empty query; type a question"
     missing = run_cli("search", "q", env_index=sample_config.index_dir.parent / "nothing-here")
     assert missing.returncode == 2 and "no index at" in missing.stderr
+
+
+def test_hybrid_finds_the_one_chunk_holding_an_exact_code(config, embedder, tmp_path):
+    """An error-code catalogue: 40 maintenance notes alike but for device, fault and a code from one series
+    (E6200–E6239), so the embedder barely tells the codes apart. Asked about a code, BM25 has a single hit (no
+    other word of the question is in the notes); that hit must reach hybrid's top 5. Standardising BM25 over
+    its one hit gave it no advantage over any other note (4 of these 10 in the top 5 before the fix)."""
+    devices = ["label printer", "conveyor", "cold store", "forklift charger", "badge reader"]
+    faults = [("a sensor is dirty", "clean the sensor window with a dry cloth"),
+              ("the firmware is out of date", "install the latest firmware from the maintenance laptop"),
+              ("the power supply is failing", "swap the power supply for a spare from the stores"),
+              ("a cable is loose", "reseat every connector on the main board"),
+              ("the network link dropped", "check the switch port and replace the patch lead"),
+              ("the temperature is out of range", "let the unit cool down before restarting it"),
+              ("a fuse has blown", "replace the fuse with one of the same rating"),
+              ("the memory is full", "clear the job queue and restart the unit")]
+    notes = {}
+    for n, (device, (fault, fix)) in enumerate((d, f) for d in devices for f in faults):
+        notes[f"E62{n:02d}"] = (
+            f"Maintenance note for the {device}. When {fault}, the {device} stops and its panel shows code "
+            f"E62{n:02d}. Operators should not force a restart. Technicians {fix}, then run the self test and "
+            "record the repair in the shift log. Before opening any cover, isolate the unit at the wall switch, "
+            "attach a personal lock and tag, and confirm with a voltage tester that no power is present. Wear "
+            "safety glasses and gloves. If the fault returns within a week, escalate to the site engineer, who "
+            "keeps the spare parts list, the wiring diagrams and the supplier contacts. Log the time the unit was "
+            "out of service so that the monthly availability report stays correct, and tell the shift supervisor "
+            "when it is back.")
+    Ingestor.for_config(config, embedder).run(
+        [write(tmp_path / "notes" / f"{code}.txt", text) for code, text in notes.items()])
+    searcher = Searcher.for_config(config, embedder)
+    phrasings = ["What does {} mean?", "Why am I seeing {}?", "What is {}?", "Explain {}", "{} appeared, what now?"]
+    missed = []
+    for n, code in enumerate(list(notes)[::4]):
+        result = searcher.search(phrasings[n % len(phrasings)].format(code))  # the settings' default: hybrid, k=5
+        assert len(result.candidates["bm25"]) == 1  # the case at issue: the code is the only term BM25 matches
+        if notes[code] not in [hit.chunk.text for hit in result.hits]:
+            missed.append(code)
+    assert missed == []
