@@ -19,9 +19,22 @@ class _LibraryChatter(logging.Filter):
         return record.levelno >= logging.WARNING or not quiet
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record, not at set-up: the CLI runs in-process
+    many times under tests, each with its own captured stream, and the old ones are closed."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
     """One stderr handler: DEBUG for everything with ``verbose``, else INFO for deeprag, WARNING for libraries."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if not verbose:
         handler.addFilter(_LibraryChatter())

@@ -8,6 +8,7 @@ from AUTOINCREMENT and are never reused, so a stale FAISS id can never point at 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sqlite3
@@ -20,6 +21,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ingest.errors import guarded_write
 from ingest.models import Chunk
 
 log = logging.getLogger(__name__)
@@ -202,7 +204,7 @@ class Docstore:
         """Replace the chunks of each updated file and drop each removed file, in one transaction.
 
         ``before_commit`` runs inside the transaction (the crash tests pause there)."""
-        with self._lock:
+        with self._lock, self._write():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for path in removals:
@@ -232,6 +234,10 @@ class Docstore:
                 self._rollback()
                 raise
 
+    def _write(self) -> contextlib.AbstractContextManager[None]:
+        """A full disk or a read-only index during a write ends in one line naming the docstore."""
+        return guarded_write(f"the docstore ({self.path.name})", self.path.parent)
+
     def _rollback(self) -> None:
         """Undo the open transaction, if SQLite has not already: on SQLITE_FULL (and some I/O errors) it
         rolls back by itself, and a second ROLLBACK would replace the real error with "no transaction"."""
@@ -244,13 +250,13 @@ class Docstore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key`` unless it is already there (no generation bump)."""
-        with self._lock:
+        with self._lock, self._write():
             if self.meta(key) != value:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def touch(self, path: str, mtime_ns: int) -> None:
         """Record a new mtime for a file whose content hash did not change (no generation bump)."""
-        with self._lock:
+        with self._lock, self._write():
             self._db.execute("UPDATE files SET mtime_ns=? WHERE path=?", (mtime_ns, path))
 
 

@@ -42,10 +42,7 @@ from ground.config import IndexConfig, updated
 from ingest import vector_index
 from ingest.checkpoints import checkpoint
 from ingest.docstore import Docstore
-from ingest.errors import (
-    DiskFull, IndexBusy, IndexDamaged, IndexMismatch, IndexMissing, NotAnIndexDirectory, guarded_write,
-    is_disk_full, is_read_only, read_only_error,
-)
+from ingest.errors import IndexBusy, IndexDamaged, IndexMismatch, IndexMissing, NotAnIndexDirectory, guarded_write
 from ground.files import write_json_atomically
 from ingest.lexical_index import LexicalIndex
 
@@ -70,11 +67,15 @@ def check_index_path(directory: Path) -> None:
         )
 
 
+def no_index(directory: Path) -> IndexMissing:
+    return IndexMissing(f"no index at {directory}; create one with `deeprag ingest PATH --index {directory}`")
+
+
 def require_index(directory: Path) -> None:
     """An index is there (manifest or docstore), without creating anything."""
     check_index_path(directory)
     if not (directory / MANIFEST).exists() and not (directory / DOCSTORE).exists():
-        raise IndexMissing(f"no index at {directory}; create one with `deeprag ingest PATH --index {directory}`")
+        raise no_index(directory)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Manifest:
                 raise IndexDamaged(
                     f"{path} is missing; run `deeprag repair --index {directory}` to restore it from the docstore"
                 )
-            raise IndexMissing(f"no index at {directory}; create one with `deeprag ingest PATH --index {directory}`")
+            raise no_index(directory)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
@@ -180,19 +181,14 @@ def write_lock(directory: Path) -> Iterator[None]:
     index, a full disk, or an --index through a file end in one line here, before anything is written."""
     check_index_path(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle = open(directory / LOCK, "a+")
+        with guarded_write(LOCK, directory):
+            directory.mkdir(parents=True, exist_ok=True)
+            handle = open(directory / LOCK, "a+")
     except (FileExistsError, NotADirectoryError) as exc:
         blocker = next((p for p in (*reversed(directory.parents), directory) if p.exists() and not p.is_dir()), None)
         raise NotAnIndexDirectory(
             f"--index {directory} cannot be a folder: {blocker or exc.filename} is a file; give --index a folder path"
         ) from exc
-    except OSError as exc:
-        if is_read_only(exc):
-            raise read_only_error(directory) from exc
-        if is_disk_full(exc):
-            raise DiskFull(f"disk full while writing {LOCK} in {directory}; free space and run again") from exc
-        raise
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -229,11 +225,12 @@ def open_docstore(directory: Path, *, writable: bool = False) -> Docstore:
     if not writable and not path.is_file():
         raise IndexDamaged(f"{path} is missing, and with it every chunk of the index at {directory}; "
                            f"re-ingest with `deeprag ingest PATH --index {directory}`")
+    # The writer's full disk or read-only folder ends in one line; a reader's failure means a damaged file.
+    opening = guarded_write(f"the docstore ({DOCSTORE})", directory) if writable else contextlib.nullcontext()
     try:
-        return Docstore(path, read_only=not writable)
+        with opening:
+            return Docstore(path, read_only=not writable)
     except sqlite3.DatabaseError as exc:
-        if writable and (is_read_only(exc) or is_disk_full(exc)):
-            raise  # the writer turns these into one line naming the write
         raise IndexDamaged(f"{path} cannot be read ({exc}); it holds the index's chunks: restore it from a "
                            "backup, or re-ingest into a new --index") from exc
 

@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 PLAIN_PROGRESS_EVERY_S = 10  # without a terminal: a plain progress line this often
 EMBED_CALL = 128  # texts per encode call: large enough for the model, small enough for a lively progress bar
-DOCSTORE_WRITE = "the docstore (docstore.sqlite)"  # what a failed docstore write names
 
 
 @dataclass
@@ -128,8 +127,7 @@ class Ingestor:
                 record = docstore.files().get(key)
                 if record is None:
                     raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
-                with guarded_write(DOCSTORE_WRITE, self.directory):
-                    docstore.apply([], [key])
+                docstore.apply([], [key])
                 publish(self.directory, docstore, self.index, self._dimension)
                 return record.chunk_count
             finally:
@@ -143,7 +141,7 @@ class Ingestor:
         with write_lock(self.directory):
             if removed := clear_leftovers(self.directory):
                 done.append(f"removed temporary files left by an interrupted run: {', '.join(removed)}")
-            docstore = self._open_writable()
+            docstore = open_docstore(self.directory, writable=True)
             try:
                 manifest, problem = self._stored_manifest(docstore)
                 if manifest is None:
@@ -167,14 +165,10 @@ class Ingestor:
         if removed := clear_leftovers(self.directory):
             log.info("removed temporary files left by an interrupted run: %s", ", ".join(removed))
 
-    def _open_writable(self) -> Docstore:
-        with guarded_write(DOCSTORE_WRITE, self.directory):
-            return open_docstore(self.directory, writable=True)
-
     def _open_checked(self) -> Docstore:
         """Open the docstore after checking (or writing) the manifest: one index, one embedder. A damaged or
         missing manifest.json is restored from the docstore's copy, and said so once."""
-        docstore = self._open_writable()
+        docstore = open_docstore(self.directory, writable=True)
         try:
             existing, problem = self._stored_manifest(docstore)
             if problem:
@@ -211,8 +205,7 @@ class Ingestor:
         if file:
             with guarded_write(MANIFEST, self.directory):
                 manifest.write(self.directory)
-        with guarded_write(DOCSTORE_WRITE, self.directory):
-            docstore.set_meta(MANIFEST_COPY, manifest.to_json())
+        docstore.set_meta(MANIFEST_COPY, manifest.to_json())
 
     def _changed_files(
         self, files: list[Path], known: dict[str, FileRecord], docstore: Docstore, summary: IngestSummary
@@ -241,8 +234,7 @@ class Ingestor:
                 summary.skipped.append(SkippedFile(key, f"cannot read ({exc.strerror or exc})"))
                 continue
             if old and old.sha256 == digest:
-                with guarded_write(DOCSTORE_WRITE, self.directory):
-                    docstore.touch(key, stat.st_mtime_ns)
+                docstore.touch(key, stat.st_mtime_ns)
                 summary.unchanged += 1
                 continue
             record = FileRecord(key, digest, stat.st_size, stat.st_mtime_ns, 0, 0.0)
@@ -265,8 +257,7 @@ class Ingestor:
                     updates.append(FileUpdate(item.record, file_chunks, vectors[offset:offset + len(file_chunks)]))
                     offset += len(file_chunks)
                 checkpoint("before-commit")
-                with guarded_write(DOCSTORE_WRITE, self.directory):
-                    docstore.apply(updates, removals, before_commit=lambda: checkpoint("in-transaction"))
+                docstore.apply(updates, removals, before_commit=lambda: checkpoint("in-transaction"))
                 removals = []
                 checkpoint("after-commit")
                 for item, _ in group:
@@ -276,8 +267,7 @@ class Ingestor:
                 files_done += len(group)
                 log.info("committed %d chunks (%d of %d changed files done)", len(chunks), files_done, len(pending))
             if removals:
-                with guarded_write(DOCSTORE_WRITE, self.directory):
-                    docstore.apply([], removals)
+                docstore.apply([], removals)
         finally:
             bar.close()
 

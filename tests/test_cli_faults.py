@@ -34,6 +34,7 @@ def test_ctrl_c_during_a_search_does_not_promise_kept_work(monkeypatch, tmp_path
         raise KeyboardInterrupt  # stands in for the user's Ctrl-C mid-search
 
     monkeypatch.setattr(Searcher, "search", interrupted)
+    capsys.readouterr()  # the set-up's own log lines are not the command's output
     assert main(["search", "kiwi", "--index", str(tmp_path / "index")]) == 130
     assert capsys.readouterr().err.strip() == "deeprag: interrupted"
 
