@@ -40,8 +40,10 @@ def embedder_for(config: Config) -> Embedder:
 
 
 @st.cache_resource(show_spinner="Opening the index…")
-def _searcher(index_dir: str, index: IndexConfig, embedding: EmbeddingConfig, _embedder: Embedder) -> Searcher:
-    return Searcher(Path(index_dir), index=index, embedding=embedding, embedder=_embedder)
+def _searcher(index_dir: str, index: IndexConfig, embedding: EmbeddingConfig) -> Searcher:
+    # The Searcher resolves the index's own embedder and loads it at the first dense search; load_embedder
+    # keeps one instance per process, so the Documents page's jobs share it.
+    return Searcher(Path(index_dir), index=index, embedding=embedding)
 
 
 def searcher_for(config: Config) -> Searcher:
@@ -49,7 +51,7 @@ def searcher_for(config: Config) -> Searcher:
     session's ``config.retrieval`` with each query.
 
     Raises IndexMissing when there is no index there yet."""
-    searcher = _searcher(str(config.index_dir), config.index, config.embedding, embedder_for(config))
+    searcher = _searcher(str(config.index_dir), config.index, config.embedding)
     with _refresh_lock:  # two sessions refreshing at once would open the new snapshot twice
         searcher.refresh()
     return searcher
