@@ -36,6 +36,8 @@ FLAG_KEYS = {
     "serve_port": "serve.port",
     "base_url": "llm.base_url",
     "llm_model": "llm.model",
+    "passage_text": "prompt.passage_text",
+    "passage_order": "prompt.order",
     "ui_host": "ui.host",
     "ui_port": "ui.port",
 }

@@ -90,7 +90,8 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     if not args.chat and not args.question:
         print("deeprag: ask needs a question (or --chat)", file=sys.stderr)
         return 2
-    pipeline = AnswerPipeline(Searcher.for_config(config), LLMClient(config.llm))
+    pipeline = AnswerPipeline(Searcher.for_config(config), LLMClient(config.llm), prompt=config.prompt,
+                              grounding=config.grounding)
     history: list[dict[str, str]] = []
     questions = _chat_questions() if args.chat else [args.question]
     for question in questions:
@@ -111,8 +112,10 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
         if args.json:
             print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
         else:
-            print(answer.text if not (args.stream or args.chat) else "")
-            _print_sources(answer.hits, cited={c.number for c in answer.citations})
+            print(answer.text if not (args.stream or args.chat) or answer.abstained else "")
+            for line in _check_lines(answer):
+                print(line)
+            _print_sources(answer.hits, cited={c.number for c in answer.citations}, low=answer.abstained)
             print(_timing_line(answer), file=sys.stderr)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
     return 0
@@ -130,17 +133,42 @@ def _chat_questions():
         yield line
 
 
-def _print_sources(hits, cited: set[int]) -> None:
-    print("\nsources:")
+def _print_sources(hits, cited: set[int], low: bool = False) -> None:
+    print("\nclosest passages (low relevance):" if low else "\nsources:")
     for number, hit in enumerate(hits, 1):
         c = hit.chunk
         where = c.source + (f" p.{c.page}" if c.page else "") + f" [{c.start}:{c.end}]"
         print(f"  {'*' if number in cited else ' '}[{number}] {one_line(c.title) or '(untitled)'}  ({one_line(where)})")
 
 
+def _check_lines(answer) -> list[str]:
+    """What the citation check found, for the sentences a reader should not take on trust."""
+    lines = []
+    for sentence in answer.checked:
+        if sentence.status == "unsupported":
+            lines.append(f"  unsupported: {one_line(sentence.text)} (its passage does not say this)")
+        elif sentence.status == "uncited":
+            lines.append(f"  uncited: {one_line(sentence.text)}")
+        elif sentence.status == "repointed":
+            cited = ", ".join(map(str, sentence.cited))
+            lines.append(f"  re-pointed [{cited}] → [{sentence.supported_by[0]}]: {one_line(sentence.text)}")
+    if answer.grounded is False:
+        lines.append("  no sentence of this answer is supported by the passages: check it against the sources")
+    return lines
+
+
 def _timing_line(answer) -> str:
+    """The footer (stderr) under an answer, what the user waited for first: e.g. `first token 2.3 s · total
+    5.1 s · 5 passages (812 prompt tokens) · retrieve 0.12 s, rerank 0.40 s · cpu-small, 64 answer tokens`."""
     t = answer.timings_ms
-    stages = ", ".join(f"{name} {t[name] / 1000:.2f} s" for name in
-                       ("rewrite", "retrieve", "rerank", "first_token", "total") if name in t)
-    return (f"({answer.model}; {stages}; {answer.usage.prompt_tokens} prompt + "
-            f"{answer.usage.completion_tokens} answer tokens)")
+    sent = answer.passages_sent
+    parts = [
+        f"first token {t['first_token'] / 1000:.1f} s" if "first_token" in t else "no answer tokens",
+        f"total {t.get('total', 0.0) / 1000:.1f} s",
+        f"{sent} passage{'' if sent == 1 else 's'} ({answer.usage.prompt_tokens} prompt tokens)",
+    ]
+    stages = ", ".join(f"{name} {t[name] / 1000:.2f} s" for name in ("rewrite", "retrieve", "rerank") if name in t)
+    if stages:
+        parts.append(stages)
+    parts.append(f"{answer.model + ', ' if answer.model else ''}{answer.usage.completion_tokens} answer tokens")
+    return " · ".join(parts)

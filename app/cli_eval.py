@@ -50,10 +50,18 @@ def register(sub: "argparse._SubParsersAction") -> None:
     retrieval.set_defaults(handler=cmd_retrieval, interrupted=INTERRUPTED_RUN)
 
     qa = actions.add_parser("qa", help="EM/F1, answer recall, faithfulness and latency through the served LLM")
-    qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-open", "triviaqa"])
+    qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-wiki", "nq-open", "triviaqa"])
     qa.add_argument("--closed-book", action="store_true", help="ask without passages (the no-retrieval baseline)")
     qa.add_argument("--judge", action="store_true", help="also score claim-level faithfulness with the LLM as judge")
     qa.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])
+    qa.add_argument("--prompt", choices=["short", "cited"], default="short",
+                    help="short: the answer only, scored by EM/F1 (default); cited: the chat's cited sentences")
+    qa.add_argument("--passages", dest="k", type=int, help="passages retrieved and sent (default: retrieval.k)")
+    qa.add_argument("--passage-text", dest="passage_text", choices=["chunk", "window"],
+                    help="send each passage whole, or its sentences nearest the question (default: prompt.passage_text)")
+    qa.add_argument("--order", dest="passage_order", choices=["best_first", "best_last"],
+                    help="best passage first or last in the prompt (default: prompt.order)")
+    qa.add_argument("--offset", type=int, default=0, help="skip the first N questions (keep a dev split apart)")
     _run_flags(qa)
     qa.set_defaults(handler=cmd_qa, interrupted=INTERRUPTED_RUN)
 
@@ -116,19 +124,24 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
 
     runs_dir = config.eval.runs_dir
     book = "closed" if args.closed_book else args.retriever
-    spec = QAEval(args.dataset, runs_dir / (args.name or f"qa-{args.dataset}-{book}"), closed_book=args.closed_book,
-                  judge=args.judge, retriever=args.retriever, limit=args.limit,
+    name = args.name or f"qa-{args.dataset}-{book}-{args.prompt}"
+    spec = QAEval(args.dataset, runs_dir / name, prompt=args.prompt, closed_book=args.closed_book, judge=args.judge,
+                  retriever=args.retriever, limit=args.limit, offset=args.offset,
                   index_dir=getattr(args, "index_dir", None))
     metrics = run_qa(config, spec)
     report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))
-    _print_summary(metrics, ("em", "f1", "answer_in_prediction", "answer_recall@5", "faithfulness", "deterministic_support"), report)
+    _print_summary(metrics, ("em", "f1", "accuracy", "answer_recall@sent", "citation_precision", "faithfulness",
+                             "deterministic_support", "questions_per_minute"), report)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace, config: Config) -> int:
-    from eval.compare import compare_table, load_metrics
+    from eval.compare import compare_table, load_metrics, paired_table
 
     print(compare_table([load_metrics(run, config.eval.runs_dir) for run in args.runs]))
+    if len(args.runs) > 1:
+        print()
+        print(paired_table(args.runs, config.eval.runs_dir))
     return 0
 
 

@@ -1,12 +1,17 @@
-"""`deeprag eval qa`: answers through the served LLM, scored with EM/F1, answer recall and faithfulness.
+"""`deeprag eval qa`: answers through the served LLM, scored with EM/F1, accuracy, answer recall, faithfulness.
 
-Retrieval-augmented answers go through the application's own ``AnswerPipeline`` (the same retrieval, prompt
-and citation parsing a user gets); ``--closed-book`` asks the same server without passages, the baseline
-that shows what retrieval adds. Requests run ``eval.workers`` at a time (vLLM batches them).
+Every answer goes through the application's own ``AnswerPipeline`` (the same retrieval, prompt assembly and
+citation parsing a user gets), in the prompt style asked for: ``short`` (the answer only, what EM/F1 can score)
+or ``cited`` (the chat's). ``--closed-book`` is the same pipeline and style without passages, the baseline that
+shows what retrieval adds. Each record keeps what is needed to audit it: the messages sent, the retrieved ids
+and scores, the passages actually sent (after windowing and trimming), the raw output and the parsed answer.
+Requests run ``eval.workers`` at a time (vLLM batches them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -14,12 +19,14 @@ from pathlib import Path
 
 from eval.datasets import BEIR_SETS, Question, load_beir, load_questions
 from eval.faithfulness import LLMJudge, lexical_support
+from eval.intervals import mean_interval
 from eval.metrics import answer_recall, exact_match, has_answer, token_f1
 from eval.retrieval_run import cached_index_dir, ensure_index
 from eval.runner import RunDir, percentile, public_settings, run_items
-from generation.answer import AnswerPipeline
+from generation.answer import Answer, AnswerPipeline
 from generation.citations import strip_citations
-from generation.llm import LLMClient, Usage
+from generation.llm import LLMClient
+from generation.prompt import Style, clean_short_answer
 from ground.config import Config, updated
 from ground.errors import DeepragError
 from ground.files import file_sha256
@@ -27,10 +34,8 @@ from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
-CLOSED_BOOK_SYSTEM = (
-    "Answer the question from your own knowledge with a short phrase (a name, date, number or a few words). "
-    "Do not explain."
-)
+# Scores averaged per question and given a 95% bootstrap interval in metrics.json.
+INTERVAL_METRICS = ("em", "f1", "accuracy")
 
 
 class NoPassageCollection(DeepragError):
@@ -41,78 +46,115 @@ class NoPassageCollection(DeepragError):
 class QAEval:
     dataset: str  # nq-oracle, nq-open, triviaqa
     run_dir: Path
+    prompt: Style = "short"  # benchmarks score short answers; "cited" measures the chat's answers
     closed_book: bool = False
     judge: bool = False
     retriever: str = "hybrid"
     limit: int | None = None
+    offset: int = 0  # skip the first questions (a dev split kept apart from the reported ones)
     index_dir: Path | None = None  # a passage index (required for nq-open / triviaqa unless closed-book)
 
 
 def run_qa(config: Config, spec: QAEval) -> dict:
     """Run (or resume) one QA evaluation; returns the metrics written to metrics.json."""
-    questions = load_questions(config.data_dir, spec.dataset)[: spec.limit]
-    config = updated(config, {"llm.max_tokens": config.eval.answer_max_tokens, "retrieval.mode": spec.retriever})
+    questions = load_questions(config.data_dir, spec.dataset)[spec.offset:]
+    questions = questions[: spec.limit]
+    config = updated(config, {"llm.max_tokens": config.eval.answer_max_tokens, "retrieval.mode": spec.retriever,
+                              "prompt.style": spec.prompt})
     index_dir = None if spec.closed_book else _passage_index(config, spec)
     if index_dir is not None:
         config = updated(config, {"index_dir": index_dir})
     client = LLMClient(config.llm)
-    pipeline = None if spec.closed_book else AnswerPipeline(Searcher.for_config(config), client)
+    searcher = None if spec.closed_book else Searcher.for_config(config)
+    pipeline = AnswerPipeline(searcher, client, config.retrieval, config.prompt)
     judge = LLMJudge(client) if spec.judge else None
+    style = spec.prompt
 
     run = RunDir(spec.run_dir)
     run.start({
         "kind": "qa",
         "dataset": spec.dataset,
         "closed_book": spec.closed_book,
+        "prompt": style,
         "retriever": None if spec.closed_book else spec.retriever,
         "judge": spec.judge,
         "limit": spec.limit,
+        "offset": spec.offset,
         "model": client.model.name,
         "index_dir": str(index_dir) if index_dir else None,
         "config": public_settings(config),
     })
 
     def work(question: Question) -> dict:
-        if pipeline is None:
-            text, timings, usage = _closed_book(client, question.text)
-            passages: list[str] = []
-        else:
-            answer = pipeline.ask(question.text)
-            text, timings, usage = answer.text, answer.timings_ms, answer.usage
-            passages = [f"{h.chunk.title}\n{h.chunk.text}" for h in answer.hits]
-        record = {
-            "id": question.id,
-            "question": question.text,
-            "answers": list(question.answers),
-            "prediction": text,
-            "em": exact_match(strip_citations(text), question.answers),
-            "f1": token_f1(strip_citations(text), question.answers),
-            "timings_ms": {k: round(v, 1) for k, v in timings.items()},
-            "latency_ms": round(timings.get("total", 0.0), 1),
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-        }
-        if passages:
-            record["answer_recall@1"] = answer_recall(passages, question.answers, 1)
-            record[f"answer_recall@{config.retrieval.k}"] = answer_recall(passages, question.answers, config.retrieval.k)
-            record["deterministic_support"] = lexical_support(strip_citations(text), passages)
-            if judge is not None:
-                record["faithfulness"] = judge.judge(question.text, text, passages).as_dict()
+        record = qa_record(question, pipeline.ask(question.text), style)
+        if judge is not None and record["sent"]:
+            record["faithfulness"] = judge.judge(question.text, record["raw"], [p["text"] for p in record["sent"]]).as_dict()
         return record
 
+    already = len(run.done())
+    started = time.perf_counter()
     records = run_items(
         run, questions, key=lambda q: q.id, work=work, workers=config.eval.workers,
         running=lambda rs: f"EM {_mean([r['em'] for r in rs]):.3f} F1 {_mean([r['f1'] for r in rs]):.3f}",
-        desc=f"qa {spec.dataset}{' closed-book' if spec.closed_book else ''}",
+        desc=f"qa {spec.dataset}{' closed-book' if spec.closed_book else ''} ({style})",
     )
-    metrics = summarize(spec, records, config.retrieval.k)
+    metrics = summarize(spec, records, style)
+    answered_now = len(records) - already
+    if answered_now > 0:
+        metrics["questions_per_minute"] = round(answered_now / ((time.perf_counter() - started) / 60), 2)
+        metrics["workers"] = config.eval.workers
     run.write_metrics(metrics)
     return metrics
 
 
+def qa_record(question: Question, answer: Answer, style: Style) -> dict:
+    """One auditable line of results.jsonl: what was asked, retrieved, sent and answered, and its scores.
+
+    Answer recall is computed on the passages as sent (best first), not on everything retrieved: a passage
+    trimmed away or windowed down to other sentences cannot have helped the model."""
+    sent = answer.hits[:answer.passages_sent]
+    numbered = [{"number": n, "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "title": h.chunk.title,
+                 "text": text} for n, (h, text) in enumerate(zip(sent, answer.sent_texts), 1)]
+    by_rank = sorted(numbered, key=lambda p: -sent[p["number"] - 1].score)
+    prediction = clean_short_answer(answer.text) if style == "short" else strip_citations(answer.text).strip()
+    record = {
+        "id": question.id,
+        "question": question.text,
+        "answers": list(question.answers),
+        "raw": answer.text,
+        "prediction": prediction,
+        "em": exact_match(prediction, question.answers),
+        "f1": token_f1(prediction, question.answers),
+        "accuracy": float(has_answer(prediction, question.answers)),
+        # EM without the short-answer clean-up (only citation markers removed): what the clean-up is worth.
+        "em_uncleaned": exact_match(strip_citations(answer.text), question.answers),
+        "messages": answer.messages,
+        "messages_sha256": hashlib.sha256(json.dumps(answer.messages, ensure_ascii=False).encode()).hexdigest(),
+        "retrieved": [{"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "score": round(h.score, 4)}
+                      for h in sorted(answer.hits, key=lambda h: -h.score)],
+        "sent": numbered,
+        "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
+        "latency_ms": round(answer.timings_ms.get("total", 0.0), 1),
+        "prompt_tokens": answer.usage.prompt_tokens,
+        "completion_tokens": answer.usage.completion_tokens,
+    }
+    if numbered:
+        texts = [f"{p['title']}\n{p['text']}" for p in by_rank]
+        record["answer_recall@1"] = answer_recall(texts, question.answers, 1)
+        record["answer_recall@sent"] = answer_recall(texts, question.answers, len(texts))
+        record["deterministic_support"] = lexical_support(prediction, texts)
+    if style == "cited":
+        cited = [c.number for c in answer.citations]
+        record["cited"] = cited
+        record["citation_precision"] = (
+            sum(has_answer(numbered[n - 1]["text"], question.answers) for n in cited) / len(cited) if cited else None
+        )
+    return record
+
+
 def _passage_index(config: Config, spec: QAEval) -> Path:
     if spec.index_dir is not None:
-        return spec.index_dir
+        return spec.index_dir.resolve()  # absolute: the same run resumes from any working directory
     if spec.dataset not in BEIR_SETS:
         raise NoPassageCollection(
             f"{spec.dataset} needs a passage collection to retrieve from (Wikipedia's DPR passages): "
@@ -124,41 +166,23 @@ def _passage_index(config: Config, spec: QAEval) -> Path:
     return index_dir
 
 
-def _closed_book(client, question: str):
-    """The answer without passages, timed like the pipeline times its answers."""
-    started = time.perf_counter()
-    messages = [{"role": "system", "content": CLOSED_BOOK_SYSTEM}, {"role": "user", "content": question}]
-    parts, usage, first = [], Usage(), None
-    for piece in client.stream(messages):
-        if isinstance(piece, Usage):
-            usage = piece
-            continue
-        first = first or time.perf_counter()
-        parts.append(piece)
-    done = time.perf_counter()
-    timings = {"total": (done - started) * 1000}
-    if first is not None:
-        timings |= {"first_token": (first - started) * 1000, "generate": (done - first) * 1000}
-    return "".join(parts).strip(), timings, usage
-
-
 def _mean(values: list) -> float:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else 0.0
 
 
-def summarize(spec: QAEval, records: list[dict], k: int) -> dict:
+def summarize(spec: QAEval, records: list[dict], style: Style) -> dict:
     judged = [r["faithfulness"] for r in records if isinstance(r.get("faithfulness"), dict)]
     stages = sorted({s for r in records for s in r["timings_ms"]})
     metrics = {
         "kind": "qa",
         "dataset": spec.dataset,
         "closed_book": spec.closed_book,
+        "prompt": style,
         "queries": len(records),
-        "em": round(_mean([r["em"] for r in records]), 4),
-        "f1": round(_mean([r["f1"] for r in records]), 4),
-        # Lost in the Middle's "best subspan EM": a gold answer occurs inside the (often sentence-long) answer.
-        "answer_in_prediction": round(_mean([float(has_answer(r["prediction"], r["answers"])) for r in records]), 4),
+        **{name: round(_mean([r[name] for r in records]), 4) for name in INTERVAL_METRICS},
+        "em_uncleaned": round(_mean([r.get("em_uncleaned") for r in records]), 4),
+        "intervals": {name: mean_interval([r[name] for r in records]).as_dict() for name in INTERVAL_METRICS},
         "latency_ms": {"p50": round(percentile([r["latency_ms"] for r in records], 50), 1),
                        "p95": round(percentile([r["latency_ms"] for r in records], 95), 1)},
         "stage_ms": {s: {"p50": round(percentile([r["timings_ms"][s] for r in records if s in r["timings_ms"]], 50), 1),
@@ -168,9 +192,14 @@ def summarize(spec: QAEval, records: list[dict], k: int) -> dict:
         "completion_tokens_mean": round(_mean([r["completion_tokens"] for r in records]), 1),
     }
     if not spec.closed_book:
+        metrics["passages_sent_mean"] = round(_mean([len(r["sent"]) for r in records]), 2)
         metrics["answer_recall@1"] = round(_mean([r.get("answer_recall@1") for r in records]), 4)
-        metrics[f"answer_recall@{k}"] = round(_mean([r.get(f"answer_recall@{k}") for r in records]), 4)
+        metrics["answer_recall@sent"] = round(_mean([r.get("answer_recall@sent") for r in records]), 4)
         metrics["deterministic_support"] = round(_mean([r.get("deterministic_support") for r in records]), 4)
+    if style == "cited":
+        precision = [r["citation_precision"] for r in records if r.get("citation_precision") is not None]
+        metrics["citation_precision"] = round(_mean(precision), 4)
+        metrics["answers_with_citation"] = round(_mean([float(bool(r.get("cited"))) for r in records]), 4)
     if judged:
         metrics["faithfulness"] = round(_mean([j["score"] for j in judged]), 4)
         metrics["judge_unparsed"] = sum(j["unparsed"] for j in judged)

@@ -31,6 +31,11 @@ def write_report(run_dir: Path, metrics: dict, records: Sequence[dict]) -> Path:
             shown = f"{value:.4f}" if isinstance(value, float) and abs(value) < 10 else f"{value:g}"
             lines.append(f"| {key} | {shown} |")
     lines.append("")
+    for name, interval in metrics.get("intervals", {}).items():
+        lines.append(f"- {name}: {interval['mean']:.3f}, 95% bootstrap interval [{interval['low']:.3f}, "
+                     f"{interval['high']:.3f}] over {interval['n']} questions")
+    if metrics.get("kind") == "qa":
+        lines += worst_examples(records)
     if "recall_curve" in metrics:
         _recall_curve(run_dir / "recall_at_k.png", metrics["recall_curve"])
         lines += ["![recall@k](recall_at_k.png)", ""]
@@ -47,6 +52,23 @@ def write_report(run_dir: Path, metrics: dict, records: Sequence[dict]) -> Path:
     path = run_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def worst_examples(records: Sequence[dict], per_kind: int = 5) -> list[str]:
+    """Wrong answers (lowest F1 first), split by cause: a retrieval miss (no passage sent contains a gold answer)
+    or a reading miss (one did, and the model still answered wrongly)."""
+    wrong = sorted((r for r in records if not r.get("em")), key=lambda r: r.get("f1", 0.0))
+    lines = ["", "## Worst examples", ""]
+    kinds = (("Wrong answers (closed-book)", None),) if all("answer_recall@sent" not in r for r in records) else (
+        ("Retrieval misses (no passage sent holds an answer)", 0.0),
+        ("Reading misses (a passage sent holds an answer)", 1.0))
+    for label, recall in kinds:
+        chosen = [r for r in wrong if r.get("answer_recall@sent") == recall][:per_kind]
+        count = sum(r.get("answer_recall@sent") == recall for r in wrong)
+        lines += [f"### {label}: {count}", ""] + [
+            f"- `{r['id']}` {r['question']} — gold: {' / '.join(r['answers'][:3])}; answered: "
+            f"{r['prediction'][:120]!r} (F1 {r.get('f1', 0.0):.2f})" for r in chosen] + [""]
+    return lines
 
 
 def _recall_curve(path: Path, curve: dict[str, float]) -> None:

@@ -149,9 +149,11 @@ def git_commit() -> str | None:
 
 
 def public_settings(config: Config) -> dict:
-    """Every setting, for config.json, without the LLM API key."""
+    """Every setting that can change a run's results, for config.json: not the LLM API key, and not how many
+    requests run at once (a run may resume with other parallelism; metrics.json records it)."""
     settings = as_dict(config)
     settings["llm"].pop("api_key", None)
+    settings["eval"].pop("workers", None)
     return settings
 
 

@@ -123,8 +123,37 @@ class RetrievalConfig(Section):
     # The reranker's share when its score is mixed with the first-stage score (both standardised per query);
     # 1.0 = order by the reranker alone. See README "Reranking" for how the default was chosen.
     rerank_weight: Share = 0.5
-    # auto = bf16 on CPUs with native bf16 (AVX-512 BF16/AMX), fp16 on GPUs, fp32 otherwise.
+    # auto = fp16 on GPUs; on a CPU the faster of fp32 and bf16, measured once per machine and model and cached
+    # (retrieval/precision_probe.py).
     reranker_precision: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+class PromptConfig(Section):
+    """How the retrieved passages and the question become the prompt (generation/prompt.py).
+
+    ``style``: "cited" (the chat: sentences citing passages as [n]) or "short" (the answer only, a name, date or
+    few words: what EM/F1 benchmarks can score). ``passage_text``: each passage's whole chunk, or only the
+    ``window_sentences`` consecutive sentences sharing the most terms with the question (a shorter prompt, a
+    faster first token). ``order``: best passage first, or last (nearest the question)."""
+
+    style: Literal["cited", "short"] = "cited"
+    passage_text: Literal["chunk", "window"] = "chunk"
+    window_sentences: int = Field(3, ge=1)
+    order: Literal["best_first", "best_last"] = "best_first"
+
+
+class GroundingConfig(Section):
+    """When deeprag declines to answer, and how it checks the citations of the answers it gives
+    (generation/grounding.py; README "Abstaining and citation checks" says how the defaults were calibrated).
+
+    The floors apply to scores with a fixed scale: the reranker's probability when reranking ran, else the
+    best dense cosine similarity; None switches abstaining off for that case."""
+
+    min_rerank_score: float | None = Field(None, ge=0.0, le=1.0)
+    min_dense_score: float | None = Field(None, ge=-1.0, le=1.0)
+    check_citations: bool = True
+    # A cited passage supports a sentence when at least this share of the sentence's content terms is in it.
+    support_threshold: Share = 0.5
 
 
 class UIConfig(Section):
@@ -175,6 +204,8 @@ class Config(Section):
     index: IndexConfig = Field(default_factory=IndexConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    grounding: GroundingConfig = Field(default_factory=GroundingConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

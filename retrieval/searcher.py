@@ -81,11 +81,14 @@ class Searcher:
         self._embedding = embedding_for_index(
             embedding or EmbeddingConfig(), self._snapshot.manifest.embedder, self.directory)
         self._embedder = embedder
+        self._embedder_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = load_embedder(self._embedding)
+        # Locked: concurrent first queries (an evaluation's workers, two chat sessions) load the model once.
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self._embedding)
         return self._embedder
 
     @classmethod

@@ -7,8 +7,9 @@ from eval.qa_run import NoPassageCollection, QAEval, run_qa, summarize
 from tests.conftest import shared_data
 
 
-def record(id, em, f1, recall1, recall5, support, latency, judge=None):
-    return {"id": id, "answers": ["Röntgen"], "prediction": "It was Röntgen." if em else "Curie", "em": em, "f1": f1, "answer_recall@1": recall1, "answer_recall@5": recall5,
+def record(id, em, f1, recall1, recall_sent, support, latency, judge=None):
+    return {"id": id, "answers": ["Röntgen"], "prediction": "It was Röntgen." if em else "Curie", "em": em, "f1": f1,
+            "accuracy": em, "answer_recall@1": recall1, "answer_recall@sent": recall_sent, "sent": [{}] * 5,
             "deterministic_support": support, "latency_ms": latency,
             "timings_ms": {"total": latency, "first_token": latency / 2},
             "prompt_tokens": 800, "completion_tokens": 10, **({"faithfulness": judge} if judge else {})}
@@ -20,12 +21,14 @@ def test_summary_by_hand():
         record("b", 0.0, 0.5, 0.0, 1.0, None, 300.0, {"score": None, "unparsed": True}),
         record("c", 0.0, 0.0, 0.0, 0.0, 0.5, 200.0, {"score": 0.0, "unparsed": False}),
     ]
-    metrics = summarize(QAEval("nq-oracle", run_dir=None), records, k=5)
+    metrics = summarize(QAEval("nq-oracle", run_dir=None), records, "short")
     assert metrics["em"] == pytest.approx(1 / 3, abs=1e-4)
     assert metrics["f1"] == 0.5
-    assert metrics["answer_in_prediction"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["intervals"]["em"]["n"] == 3 and metrics["intervals"]["em"]["low"] <= 1 / 3 <= metrics["intervals"]["em"]["high"]
     assert metrics["answer_recall@1"] == pytest.approx(1 / 3, abs=1e-4)
-    assert metrics["answer_recall@5"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["answer_recall@sent"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["passages_sent_mean"] == 5
     assert metrics["deterministic_support"] == 0.75  # the answer with no content words is not averaged in
     assert metrics["faithfulness"] == 0.5 and metrics["judge_unparsed"] == 1  # unparsed is counted, not scored
     assert metrics["latency_ms"] == {"p50": 200.0, "p95": 290.0}

@@ -1,7 +1,10 @@
 """Prompt building and trimming to the context window (pure functions, no server)."""
 
+import pytest
+
 from generation.prompt import (
-    Passage, build_messages, build_rewrite_messages, estimate_tokens, fit_passages, is_chinese,
+    Passage, best_window, build_messages, build_rewrite_messages, clean_short_answer, estimate_tokens, fit_passages,
+    is_chinese,
 )
 
 
@@ -68,3 +71,38 @@ def test_rewrite_prompt_carries_history_and_question():
     messages = build_rewrite_messages(history, "Who introduced it?")
     assert "standalone" in messages[0]["content"]
     assert "user: What is MLA?" in messages[1]["content"] and "Last question: Who introduced it?" in messages[1]["content"]
+
+
+def test_short_style_closed_book_differs_from_rag_only_in_the_passage_block():
+    passages = [Passage("Röntgen", "He found them."), Passage("Other", "No.")]
+    rag = build_messages("Who found X-rays?", passages, "short")
+    closed = build_messages("Who found X-rays?", [], "short")
+    assert rag[0] == closed[0] and "answer only" in rag[0]["content"]
+    block = "Passages:\n\n[1] Röntgen\nHe found them.\n\n[2] Other\nNo.\n\n"
+    assert rag[1]["content"] == block + closed[1]["content"]
+    assert closed[1]["content"] == "Question: Who found X-rays?\nAnswer:"
+    assert "square brackets" not in rag[1]["content"]
+
+
+def test_short_style_in_chinese():
+    messages = build_messages("谁发现了X射线？", [], "short")
+    assert "答案" in messages[0]["content"] and messages[1]["content"] == "问题：谁发现了X射线？\n答案："
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Wilhelm Röntgen", "Wilhelm Röntgen"),
+    ("The answer is \"Wilhelm Röntgen\" [1].", "Wilhelm Röntgen"),
+    ("Answer: 1901 [2][3]\nBecause the passage says so.", "1901"),
+    ("答案：北京【1】。", "北京"),
+    ("  \n", ""),
+])
+def test_short_answers_are_cleaned_of_what_small_models_add(raw, expected):
+    assert clean_short_answer(raw) == expected
+
+
+def test_window_picks_the_sentences_sharing_the_question_terms():
+    text = "A cat sat. The dog ran far. Paris is the capital of France. It is big. Rain fell."
+    assert best_window(text, "Which city is the capital of France?", 1) == "Paris is the capital of France."
+    assert best_window(text, "unrelated words", 2) == "A cat sat. The dog ran far."  # no overlap: the lead
+    assert best_window("Short. Text.", "anything", 3) == "Short. Text."
+    assert best_window("北京是首都。上海很大。深圳在南方。", "首都在哪里", 1) == "北京是首都。"

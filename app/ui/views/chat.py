@@ -59,7 +59,8 @@ def answer(question: str, earlier: list[Turn]) -> Turn:
         if past.text:
             history += [{"role": "user", "content": past.question}, {"role": "assistant", "content": past.text}]
     try:
-        pipeline = AnswerPipeline(searcher_for(config), LLMClient(config.llm), config.retrieval)
+        pipeline = AnswerPipeline(searcher_for(config), LLMClient(config.llm), config.retrieval, config.prompt,
+                                  config.grounding)
         events = pipeline.stream(question, history)
         stream_area = st.empty()  # the stream is drawn here, then cleared for the final, linked answer
         with stream_area:

@@ -1,0 +1,139 @@
+"""Is an answer grounded? Two checks around generation: whether to answer at all, and which citations hold.
+
+- **Abstain** (before the LLM): when the best retrieved passage's *absolute* relevance is below a floor, the
+  documents do not cover the question and deeprag says so instead of letting the model invent an answer. Only
+  scores with a fixed scale qualify: the reranker's probability, else the dense cosine similarity. The fused and
+  mixed scores are standardised per query (the best hit of every query looks equally good), and BM25 scores grow
+  with the corpus, so neither can tell "no relevant passage" from "a relevant one".
+- **Citation check** (after the LLM): each sentence of the answer is compared with the passages it cites by
+  lexical support (the share of the sentence's content terms found in the passage; its threshold calibrated on
+  ARES-NQ, see README "Faithfulness"). A sentence its passage does not support is re-pointed to a passage that
+  does, or marked unsupported. A citation written after the full stop ("…专家。[2]") belongs to the sentence
+  before it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from generation.citations import CITATION, numbers_in
+from generation.prompt import is_chinese
+from ground.config import GroundingConfig
+from ingest.lexical_index import Tokenizer
+from retrieval.hits import SearchHit
+
+Status = Literal["supported", "repointed", "unsupported", "uncited", "no_claim"]
+
+ABSTAIN_EN = "The documents don't cover this. The closest passages are shown below, marked as low relevance."
+ABSTAIN_ZH = "文档中没有涉及这个问题的内容。下面列出最接近的段落，均标为低相关。"
+# Words that make a sentence about the answer rather than a claim ("The passage that supports this is [2].").
+_META_WORDS = frozenset(
+    "passag support answer cite citat document sourc inform provid mention state accord base".split()
+)
+_SENTENCE = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+|\n|$)")
+_LEADING_CITATIONS = re.compile(rf"^(?:\s*{CITATION.pattern})+")
+
+
+def relevance(hits: Sequence[SearchHit]) -> tuple[str, float] | None:
+    """The best hit's score on a fixed scale and its kind: ("rerank", probability), else ("dense", cosine);
+    None when only BM25 ran."""
+    reranked = [h.rerank_score for h in hits if h.rerank_score is not None]
+    if reranked:
+        return "rerank", max(reranked)
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    return ("dense", max(dense)) if dense else None
+
+
+def should_abstain(hits: Sequence[SearchHit], settings: GroundingConfig) -> bool:
+    """Whether no passage is relevant enough to answer from (always, for an empty index)."""
+    if not hits:
+        return True
+    best = relevance(hits)
+    if best is None:
+        return False
+    kind, score = best
+    floor = settings.min_rerank_score if kind == "rerank" else settings.min_dense_score
+    return floor is not None and score < floor
+
+
+def abstain_message(question: str) -> str:
+    return ABSTAIN_ZH if is_chinese(question) else ABSTAIN_EN
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    text: str  # as written, citation markers included
+    start: int  # character span in the answer
+    end: int
+    cited: tuple[int, ...]  # passage numbers as the model wrote them
+    supported_by: tuple[int, ...]  # after the check: the passages that support it (re-pointed where needed)
+    status: Status
+    support: float | None  # the best lexical support among supported_by (else among the cited passages)
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "start": self.start, "end": self.end, "cited": list(self.cited),
+                "supported_by": list(self.supported_by), "status": self.status,
+                "support": None if self.support is None else round(self.support, 3)}
+
+
+class CitationChecker:
+    """Checks an answer's sentences against the numbered passages it was written from."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self._terms = Tokenizer()
+
+    def support(self, sentence: str, passage: str) -> float | None:
+        """Share of the sentence's content terms present in the passage; None when it has no content terms."""
+        terms = [t for t in self._terms(CITATION.sub(" ", sentence)) if t not in _META_WORDS]
+        if not terms:
+            return None
+        available = set(self._terms(passage))
+        return sum(term in available for term in terms) / len(terms)
+
+    def check(self, answer: str, passages: Sequence[str]) -> list[CheckedSentence]:
+        checked = []
+        for text, start, end, cited in split_claims(answer):
+            scores = {n: self.support(text, passages[n - 1]) for n in range(1, len(passages) + 1)}
+            if all(score is None for score in scores.values()):
+                checked.append(CheckedSentence(text, start, end, cited, (), "no_claim", None))
+                continue
+            valid = [n for n in cited if n in scores]
+            holding = tuple(n for n in valid if (scores[n] or 0.0) >= self.threshold)
+            best_other = max(scores, key=lambda n: scores[n] or 0.0)
+            if holding:
+                status, by = "supported", holding
+            elif (scores[best_other] or 0.0) >= self.threshold:
+                status, by = ("repointed" if valid else "uncited"), (best_other,)
+            else:
+                status, by = ("unsupported" if valid else "uncited"), ()
+            shown = max((scores[n] or 0.0 for n in (by or valid or (best_other,))), default=None)
+            checked.append(CheckedSentence(text, start, end, cited, by, status, shown))
+        return checked
+
+
+def split_claims(answer: str) -> list[tuple[str, int, int, tuple[int, ...]]]:
+    """The answer's sentences with the passage numbers each cites. Citation markers that open a sentence
+    (written after the previous full stop) are moved to the sentence before."""
+    pieces = [(m.group(), m.start(), m.end()) for m in _SENTENCE.finditer(answer) if m.group().strip()]
+    claims: list[list] = []
+    for text, start, end in pieces:
+        leading = _LEADING_CITATIONS.match(text)
+        if leading and claims:
+            moved = leading.group()
+            claims[-1][0] += moved
+            claims[-1][2] = start + len(moved)
+            text, start = text[len(moved):], start + len(moved)
+            if not text.strip():
+                continue
+        claims.append([text, start, end])
+    result = []
+    for text, start, end in claims:
+        numbers: list[int] = []
+        for match in CITATION.finditer(text):
+            numbers.extend(n for n in numbers_in(match.group(1)) if n not in numbers)
+        stripped = len(text) - len(text.lstrip())
+        result.append((text.strip(), start + stripped, start + stripped + len(text.strip()), tuple(numbers)))
+    return result
