@@ -3,7 +3,8 @@
 The candidates are real: a SciFact candidates file from ``benchmarks/reranker_quality.py candidates`` (deeprag's
 hybrid chunks, so passage lengths are what the reranker reads in use). Each query's pool goes through
 deeprag's own ``CrossEncoderReranker`` (the code path of ``Searcher.search``), one query at a time, in each
-precision asked for (``auto`` is what deeprag picks on this machine: bf16 where the CPU has native bf16).
+precision asked for (``auto`` is what deeprag picks on this machine: the faster of fp32 and bf16 as measured
+once by ``retrieval/precision_probe.py`` and cached; the first ``auto`` load here may run that measurement).
 
     python benchmarks/reranker_latency.py --candidates runs/rq/scifact.json.gz --threads 2
 """

@@ -153,3 +153,11 @@ def test_planner_16xh100_uses_two_nodes_and_8xh100_does_not_fit():
 def test_planner_rejects_unknown_gpus():
     with pytest.raises(PlanError, match="8xH200"):
         make_plan("8xB9000")
+
+
+def test_cpu_presets_use_bf16_only_where_the_cpu_computes_it():
+    from app.serve.presets import cpu_dtype
+
+    assert cpu_dtype("flags\t: fpu avx2 avx512f avx512_bf16 amx_tile\n") == "bfloat16"
+    assert cpu_dtype("flags\t: fpu sse4_2 avx2 fma\n") == "float32"  # bf16 would be emulated, many times slower
+    assert cpu_dtype("") == "float32"

@@ -1,4 +1,4 @@
-"""Run vLLM's server as a child process: start it, wait until `/health` answers, stop it with us.
+"""Run vLLM's server as a child process: start it, wait until `/health` answers, warm it up, stop it with us.
 
 The child gets its own session (process group), so a Ctrl-C in the terminal reaches deeprag only and deeprag
 stops the child in order; `stop()` signals the whole group, which also ends any workers vLLM started.
@@ -7,6 +7,7 @@ stops the child in order; `stop()` signals the whole group, which also ends any 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import signal
@@ -44,14 +45,49 @@ def is_healthy(root_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def warm_up(base_url: str, model: str, timeout_s: float = 300.0) -> float | None:
+    """Send one tiny chat request (one token out) to the OpenAI-compatible server at ``base_url`` (…/v1), so
+    that the first real question does not pay for what a server does on its first request; the seconds it
+    took, or None (with a warning, never an exception) when it failed: the server may still serve."""
+    body = {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1, "temperature": 0}
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/chat/completions", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            response.read()
+    except Exception as exc:  # refused, timed out, an HTTP error, a broken reply: none may stop `serve`
+        detail = _error_body(exc)
+        log.warning("warming up the LLM server at %s failed (%s%s); the first question may be slow",
+                    base_url, exc, f": {detail}" if detail else "")
+        return None
+    seconds = time.perf_counter() - started
+    log.info("warmed up %s at %s in %.1f s (one 1-token request)", model, base_url, seconds)
+    return seconds
+
+
+def _error_body(exc: Exception) -> str:
+    """The start of an HTTP error's body (vLLM says there what was wrong), else nothing."""
+    if not isinstance(exc, urllib.error.HTTPError):
+        return ""
+    try:
+        return " ".join(exc.read().decode(errors="replace").split())[:200]
+    except Exception:
+        return ""
+
+
 class VllmServer:
     """One vLLM child process. Use as a context manager so it is stopped however the block ends."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], host: str, port: int, log_path: Path):
+    def __init__(self, argv: list[str], env: dict[str, str], host: str, port: int, log_path: Path,
+                 served_name: str = ""):
         self.argv = argv
         self.env = env
         self.root_url = f"http://{host}:{port}"
         self.log_path = log_path
+        self.served_name = served_name  # the model name clients ask for; empty = no warm-up request
         self._process: subprocess.Popen | None = None
 
     @property
@@ -80,7 +116,8 @@ class VllmServer:
         log.info("started vLLM (pid %d), log: %s", self._process.pid, self.log_path)
 
     def wait_healthy(self, timeout_s: float) -> None:
-        """Poll `/health` until it answers; raise with the log's last lines if vLLM dies or takes too long."""
+        """Poll `/health` until it answers, then warm the server up with one tiny request (a failed warm-up is
+        only a warning); raise with the log's last lines if vLLM dies or takes too long to become healthy."""
         assert self._process is not None, "start() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -90,6 +127,8 @@ class VllmServer:
                     f"(full log: {self.log_path})"
                 )
             if is_healthy(self.root_url):
+                if self.served_name:
+                    warm_up(self.url, self.served_name, timeout_s=max(deadline - time.monotonic(), 60.0))
                 return
             time.sleep(1.0)
         self.stop()
@@ -146,4 +185,5 @@ def server_for_preset(config: ServeConfig, preset: Preset, extra: tuple[str, ...
         model = provision(preset.local, python) if preset.local else preset.model
     argv = server_argv(preset, str(python), str(model), config.host, config.port, extra)
     log_path = user_data_dir() / "logs" / f"vllm-{config.port}.log"
-    return VllmServer(argv, server_env(preset, config.cpu_kvcache_gib), config.host, config.port, log_path)
+    return VllmServer(argv, server_env(preset, config.cpu_kvcache_gib), config.host, config.port, log_path,
+                      served_name=preset.served_name)
