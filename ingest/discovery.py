@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ground.errors import DeepragError
-from ingest.readers import READERS
+from ingest.readers import supported_suffixes
 
 
 def absolute(path: Path | str) -> str:
@@ -28,7 +28,9 @@ def _matches(relative: str, pattern: str) -> bool:
 
 def discover(paths: list[Path], include: list[str], exclude: list[str]) -> list[Path]:
     """Files to consider, sorted and unique. Explicitly named files are always taken (an unsupported type
-    is then reported by the reader); files inside folders must have a supported type and pass the globs."""
+    is then reported by the reader); files inside folders must have a supported type (llama-index's too, where
+    it is installed) and pass the globs."""
+    suffixes = supported_suffixes()
     found: dict[str, Path] = {}
     for root in paths:
         if not os.path.lexists(root):
@@ -45,7 +47,7 @@ def discover(paths: list[Path], include: list[str], exclude: list[str]) -> list[
             for name in sorted(names):
                 path = Path(directory) / name
                 relative = path.relative_to(root).as_posix()
-                if path.suffix.lower() not in READERS:
+                if path.suffix.lower() not in suffixes:
                     continue
                 if include and not any(_matches(relative, pattern) for pattern in include):
                     continue

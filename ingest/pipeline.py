@@ -2,17 +2,20 @@
 
 The run is a story in four steps (see ``Ingestor.run``). Work is committed to the docstore in groups of
 files, so a killed run keeps what it finished and the next run picks up the rest: files whose stored hash
-matches are not embedded again.
+matches are not embedded again. ``Ingestor.run_documents`` takes the same steps for documents another
+library has already read (llama-index's readers, for one), each kept under a stable source key with a digest
+of its text in place of the file hash.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -29,7 +32,7 @@ from ingest.errors import IndexDamaged, IndexMissing, UnreadableFile, guarded_wr
 from ingest.index_dir import (
     MANIFEST, MANIFEST_COPY, Manifest, clear_leftovers, open_docstore, publish, require_index, write_lock,
 )
-from ingest.models import Chunk, IngestSummary, SkippedFile
+from ingest.models import Chunk, Document, IngestSummary, SkippedFile
 from ingest.readers import read_file
 
 log = logging.getLogger(__name__)
@@ -38,11 +41,28 @@ PLAIN_PROGRESS_EVERY_S = 10  # without a terminal: a plain progress line this of
 EMBED_CALL = 128  # texts per encode call: large enough for the model, small enough for a lively progress bar
 
 
+@dataclass(frozen=True)
+class DocumentSource:
+    """Documents read by something other than deeprag's readers, under a stable ``key`` (the docstore's file
+    key: an absolute file path, or an id that is not one, which ``--prune`` leaves alone). ``digest`` stands in
+    for the file hash: a key stored with the same digest is not embedded again, a new digest replaces the key's
+    chunks. Each document's ``source`` must be ``key``, since chunks are replaced and deleted by source."""
+
+    key: str
+    digest: str
+    documents: list[Document]
+
+
 @dataclass
 class _Pending:
     path: Path
     record: FileRecord
     is_update: bool
+    documents: list[Document] | None = None  # already read (DocumentSource); None: read the file at ``path``
+
+
+# What a run changes, decided inside the write lock: files or sources to embed, keys to remove.
+_Plan = Callable[[Docstore, dict[str, FileRecord], IngestSummary], tuple[list[_Pending], list[str]]]
 
 
 class Ingestor:
@@ -96,17 +116,35 @@ class Ingestor:
         )
 
     def run(self, paths: Iterable[Path], prune: bool = False) -> IngestSummary:
-        """Ingest ``paths`` (files or folders); with ``prune``, drop indexed files that no longer exist."""
-        started = time.perf_counter()
+        """Ingest ``paths`` (files or folders); with ``prune``, drop indexed files that no longer exist (keys
+        that are not absolute paths, such as DocumentSource ids, are not files and are kept)."""
         files = discover(list(paths), self.ingest.include, self.ingest.exclude)
+
+        def plan(docstore: Docstore, known: dict[str, FileRecord], summary: IngestSummary):
+            removals = [p for p in known if prune and os.path.isabs(p) and not Path(p).exists()]
+            return self._changed_files(files, known, docstore, summary), removals
+
+        return self._update(plan)
+
+    def run_documents(self, sources: Iterable[DocumentSource]) -> IngestSummary:
+        """Ingest documents that are already read, each source under its key: unchanged digests are counted
+        and skipped, new and changed ones are chunked, embedded and committed as files are."""
+
+        def plan(docstore: Docstore, known: dict[str, FileRecord], summary: IngestSummary):
+            return self._changed_sources(sources, known, summary), []
+
+        return self._update(plan)
+
+    def _update(self, plan: _Plan) -> IngestSummary:
+        """One writing run: under the lock, with a checked manifest, embed and commit what ``plan`` picks
+        and remove what it names, then publish FAISS and BM25 for the new docstore generation."""
+        started = time.perf_counter()
         summary = IngestSummary()
         with write_lock(self.directory):
             self._clear_leftovers()
             docstore = self._open_checked()
             try:
-                known = docstore.files()
-                pending = self._changed_files(files, known, docstore, summary)
-                removals = [p for p in known if prune and not Path(p).exists()]
+                pending, removals = plan(docstore, docstore.files(), summary)
                 summary.removed = len(removals)
                 self._embed_and_commit(pending, removals, docstore, summary)
                 publish(self.directory, docstore, self.index, self._dimension)
@@ -116,15 +154,16 @@ class Ingestor:
         return summary
 
     def delete(self, source: Path | str) -> int:
-        """Remove one file's chunks; returns how many were removed. Only an existing index is opened: a
-        mistyped --index must not create one."""
-        key = absolute(source)
+        """Remove one file's chunks (or a DocumentSource's, by its key as stored); returns how many were
+        removed. Only an existing index is opened: a mistyped --index must not create one."""
         require_index(self.directory)  # IndexMissing before the lock would create the directory
         with write_lock(self.directory):
             self._clear_leftovers()
             docstore = self._open_checked()
             try:
-                record = docstore.files().get(key)
+                files = docstore.files()
+                key = str(source) if str(source) in files else absolute(source)
+                record = files.get(key)
                 if record is None:
                     raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
                 docstore.apply([], [key])
@@ -241,6 +280,21 @@ class Ingestor:
             pending.append(_Pending(path, record, is_update=old is not None))
         return pending
 
+    @staticmethod
+    def _changed_sources(
+        sources: Iterable[DocumentSource], known: dict[str, FileRecord], summary: IngestSummary
+    ) -> list[_Pending]:
+        pending = []
+        for source in sources:
+            old = known.get(source.key)
+            if old is not None and old.sha256 == source.digest:
+                summary.unchanged += 1
+                continue
+            size = sum(len(s.text.encode("utf-8")) for document in source.documents for s in document.sections)
+            record = FileRecord(source.key, source.digest, size, 0, 0, 0.0)
+            pending.append(_Pending(Path(source.key), record, old is not None, source.documents))
+        return pending
+
     def _embed_and_commit(
         self, pending: list[_Pending], removals: list[str], docstore: Docstore, summary: IngestSummary
     ) -> None:
@@ -282,17 +336,18 @@ class Ingestor:
         group: list[tuple[_Pending, list[Chunk]]] = []
         size = 0
         for item in pending:
+            key = item.record.path
             try:
-                documents = read_file(item.path)
+                documents = item.documents if item.documents is not None else read_file(item.path)
                 chunks = [c for document in documents for c in chunk_document(document, plan, embedder.count_tokens)]
                 if not chunks:
                     raise UnreadableFile("no text in file")
             except UnreadableFile as exc:
-                summary.skipped.append(SkippedFile(str(item.path), str(exc)))
+                summary.skipped.append(SkippedFile(key, str(exc)))
                 continue
             except Exception as exc:  # a reader library's own bug must not stop the other files
-                log.debug("reader failure for %s", item.path, exc_info=True)
-                summary.skipped.append(SkippedFile(str(item.path), f"unexpected {type(exc).__name__}: {exc}"))
+                log.debug("reader failure for %s", key, exc_info=True)
+                summary.skipped.append(SkippedFile(key, f"unexpected {type(exc).__name__}: {exc}"))
                 continue
             group.append((item, chunks))
             size += len(chunks)

@@ -1,12 +1,14 @@
 """Readers: one file in, documents with plain text out.
 
 Each reader turns a format's failure modes into :class:`UnreadableFile` with a one-line reason, so the
-pipeline can skip the file, count it, and go on with the rest.
+pipeline can skip the file, count it, and go on with the rest. Formats deeprag has no reader for are handed to
+llama-index's ``SimpleDirectoryReader`` when the ``llama-index`` extra is installed (LLAMA_INDEX_SUFFIXES).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import re
@@ -205,11 +207,42 @@ READERS: dict[str, Reader] = {
 }
 
 
+# Read through llama-index's SimpleDirectoryReader (its default reader for each) when llama-index is installed.
+# Text-bearing formats only: not images, audio or video (their readers run captioning and speech models), not
+# .ppt (python-pptx reads .pptx only), not spreadsheets (.xls/.xlsx need openpyxl/xlrd, which the extra does not
+# bring). Some readers need one more package (.pptx: python-pptx, .epub: EbookLib html2text, .ipynb: nbconvert);
+# without it the file is skipped with a reason naming it.
+LLAMA_INDEX_SUFFIXES: tuple[str, ...] = (".csv", ".epub", ".ipynb", ".mbox", ".pptm", ".pptx")
+LLAMA_INDEX_INSTALL = "pip install -e .[llama-index]"
+
+
+def llama_index_available() -> bool:
+    """Whether llama-index (the ``llama-index`` extra) is installed; checked without importing it (slow)."""
+    try:
+        return importlib.util.find_spec("llama_index.core") is not None
+    except ImportError:  # no llama_index namespace at all
+        return False
+
+
+def supported_suffixes() -> frozenset[str]:
+    """The file types ingestion reads: deeprag's own readers, and llama-index's where it is installed."""
+    return frozenset(READERS) | (frozenset(LLAMA_INDEX_SUFFIXES) if llama_index_available() else frozenset())
+
+
 def read_file(path: Path) -> list[Document]:
     """Read any supported file; raises UnreadableFile with the reason when it cannot."""
-    reader = READERS.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    reader = READERS.get(suffix)
+    if reader is None and suffix in LLAMA_INDEX_SUFFIXES:
+        if not llama_index_available():
+            raise UnreadableFile(f"'{path.suffix}' files are read through llama-index, which is not installed; "
+                                 f"install it with `{LLAMA_INDEX_INSTALL}`")
+        from ingest.llama_index_documents import read_with_llama_index  # imports llama-index: only when needed
+
+        reader = read_with_llama_index
     if reader is None:
-        raise UnreadableFile(f"unsupported file type '{path.suffix}'; supported: {', '.join(sorted(READERS))}")
+        raise UnreadableFile(
+            f"unsupported file type '{path.suffix}'; supported: {', '.join(sorted(supported_suffixes()))}")
     try:
         return reader(path)
     except PermissionError:
