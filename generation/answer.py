@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence, Union
 
 from generation.citations import parse_citations
+from generation.followup import needs_rewrite
 from generation.grounding import CheckedSentence, CitationChecker, abstain_message, should_abstain
 from generation.llm import ContextOverflow, LLMClient, LLMError, Message, Usage
 from generation.prompt import (
@@ -144,13 +145,14 @@ class AnswerPipeline:
     def stream(self, question: str, history: Sequence[Message] = ()) -> Iterator[Event]:
         """Yield `Retrieved`, then `TokenDelta`s, then `Finished`.
 
-        ``history`` is the conversation so far as chat messages (user/assistant); with it, the question is first
-        rewritten into a standalone query so retrieval does not depend on earlier turns.
+        ``history`` is the conversation so far as chat messages (user/assistant); with it, a question that points
+        back into the conversation (generation/followup.py) is first rewritten into a standalone query so
+        retrieval does not depend on earlier turns; a standalone one is searched as asked, saving an LLM call.
         """
         started = time.perf_counter()
         timings: dict[str, float] = {}
         query, rewrite_error = question, None
-        if history:
+        if history and needs_rewrite(question):
             try:
                 query = self._rewrite(question, history)
             except LLMError as exc:

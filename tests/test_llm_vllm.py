@@ -117,13 +117,29 @@ def test_server_down_during_a_follow_up_still_retrieves_with_the_question_as_ask
         "llm.base_url": f"http://127.0.0.1:{_free_port()}/v1", "llm.max_retries": 1,
     })
     history = [{"role": "user", "content": "What is MLA?"}, {"role": "assistant", "content": "Latent attention [1]."}]
-    events = AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm)).stream(QUESTION, history)
+    follow_up = "What does multi-head latent attention compress in it?"  # "it": a rewrite is attempted, and fails
+    events = AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm)).stream(follow_up, history)
     retrieved = next(events)
-    assert isinstance(retrieved, Retrieved) and retrieved.query == QUESTION and not retrieved.rewritten
+    assert isinstance(retrieved, Retrieved) and retrieved.query == follow_up and not retrieved.rewritten
+    assert "rewrite" in retrieved.timings_ms
     assert retrieved.hits[0].chunk.source.endswith("multi-head-latent-attention.md")
     with pytest.raises(LLMUnavailable, match="deeprag serve") as caught:
         next(events)
     assert [h.chunk.chunk_id for h in caught.value.hits] == [h.chunk.chunk_id for h in retrieved.hits]
+
+
+def test_a_standalone_follow_up_is_searched_without_a_rewrite_call(sample_index, embedder):  # noqa: F811
+    """With history, a question that does not point back is searched as asked: no LLM call before retrieval
+    (the server here is dead, so a rewrite attempt would show as a "rewrite" timing and a warning)."""
+    from llm_fixtures import _free_port
+
+    settings = load_config(env={}, overrides={
+        "index_dir": str(sample_index), "retrieval.reranker_model": "",
+        "llm.base_url": f"http://127.0.0.1:{_free_port()}/v1", "llm.max_retries": 0,
+    })
+    history = [{"role": "user", "content": "What is MoE?"}, {"role": "assistant", "content": "Experts [1]."}]
+    retrieved = next(AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm)).stream(QUESTION, history))
+    assert retrieved.query == QUESTION and "rewrite" not in retrieved.timings_ms
 
 
 def test_cli_ask_json(sample_index, vllm_url, monkeypatch, capsys):  # noqa: F811
