@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from data.dpr_wiki import dpr_wiki_jsonl
 from ground.errors import DeepragError
 from ground.files import file_digest
 
@@ -61,7 +62,7 @@ def download(name: str, data_dir: Path, descriptors: dict[str, dict] | None = No
         fetch(spec["url"], archive)
         verify_archive(archive, spec)
         unpack(archive, staging, spec)
-        archive.unlink()
+        archive.unlink(missing_ok=True)  # a single-file download was moved into place
         for output, converter in spec.get("derive", {}).items():
             CONVERTERS[converter](staging, staging / output)
         verify_files(staging, spec["files"])
@@ -97,9 +98,10 @@ def verify_archive(archive: Path, spec: dict) -> None:
 
 
 def unpack(archive: Path, destination: Path, spec: dict) -> None:
-    """Extract a zip (refusing members that would land outside ``destination``) or place a single file."""
+    """Extract a zip (refusing members that would land outside ``destination``) or place a single file (moved,
+    not copied: DPR's passages are 4.7 GB)."""
     if spec["format"] == "file":
-        shutil.copyfile(archive, destination / PurePosixPath(spec["url"]).name)
+        os.replace(archive, destination / PurePosixPath(spec["url"]).name)
         return
     if spec["format"] != "zip":
         raise DownloadError(f"unknown format '{spec['format']}' in data/datasets.json; use 'zip' or 'file'")
@@ -163,7 +165,7 @@ def nq_oracle_beir(folder: Path, output: Path) -> None:
             qrels.write(f"q{number}\t{passages[key]}\t1\n")
 
 
-CONVERTERS = {"nq-oracle-beir": nq_oracle_beir}
+CONVERTERS = {"nq-oracle-beir": nq_oracle_beir, "dpr-wiki-jsonl": dpr_wiki_jsonl}
 
 
 def main(argv: list[str] | None = None) -> int:

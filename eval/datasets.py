@@ -2,7 +2,8 @@
 
 Two shapes: a BEIR directory (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``) for retrieval, and
 question/answer lists (NQ-open, TriviaQA, and nq-oracle's queries, which carry ``metadata.answers``) for QA.
-Files are read where they are; nothing is copied.
+Files are read where they are; nothing is copied. Derived sets (nq-wiki) are built from them on first use into
+the user's data folder (``ground.config.user_data_dir()/datasets``), never into the repository.
 """
 
 from __future__ import annotations
@@ -12,13 +13,30 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+from data import nq_wiki
+from ground.config import user_data_dir
 from ground.errors import DeepragError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Named BEIR sets, relative to the data directory.
-BEIR_SETS = {"scifact": "scifact", "nq-oracle": "nq-open-oracle/beir"}
+
+@dataclass(frozen=True)
+class DerivedSet:
+    """A BEIR set deeprag builds from files of the data directory (idempotently) rather than reads as it is."""
+
+    sources: tuple[str, ...]  # relative to the data directory; all must be under the same one
+    build: Callable[[Path, Path], Path]  # (data directory, output folder) -> the built BEIR folder
+    questions_from: str  # the named set whose questions (and answers) it keeps
+
+
+# Named BEIR sets: a folder relative to the data directory, or a set built from such folders.
+BEIR_SETS: dict[str, str | DerivedSet] = {
+    "scifact": "scifact",
+    "nq-oracle": "nq-open-oracle/beir",
+    "nq-wiki": DerivedSet(nq_wiki.SOURCES, nq_wiki.build_nq_wiki, questions_from="nq-oracle"),
+}
 # Named QA sets: file relative to the data directory, and the field holding the answer aliases.
 QA_SETS = {
     "nq-open": ("nq-open/NQ-open.dev.jsonl", "answer"),  # the split DPR/FiD call "test" (3,610 questions)
@@ -71,10 +89,30 @@ def resolve(data_dir: Path | None, relative: str, env: dict[str, str] | None = N
     )
 
 
+def resolve_all(data_dir: Path | None, relatives: tuple[str, ...], env: dict[str, str] | None = None) -> Path:
+    """The first data directory holding every one of ``relatives`` (a derived set reads them side by side)."""
+    bases = data_dir_candidates(data_dir, env)
+    for base in bases:
+        if all((base / relative).exists() for relative in relatives):
+            return base
+    raise DatasetMissing(
+        f"no data directory holds all of {', '.join(relatives)}; looked in: {', '.join(map(str, bases))}. "
+        "Set --data-dir / DEEPRAG_DATA_DIR to one that has them all"
+    )
+
+
+def derived_dir() -> Path:
+    """Where derived sets are built: per user, like the default index, so never inside the repository."""
+    return user_data_dir() / "datasets"
+
+
 def load_beir(data_dir: Path | None, name_or_path: str, split: str = "test") -> BeirSet:
-    """A BEIR set by name (``scifact``, ``nq-oracle``) or by directory path."""
-    if name_or_path in BEIR_SETS:
-        root, name = resolve(data_dir, BEIR_SETS[name_or_path]), name_or_path
+    """A BEIR set by name (``scifact``, ``nq-oracle``, ``nq-wiki``) or by directory path."""
+    source = BEIR_SETS.get(name_or_path)
+    if isinstance(source, DerivedSet):
+        root, name = source.build(resolve_all(data_dir, source.sources), derived_dir() / name_or_path), name_or_path
+    elif source is not None:
+        root, name = resolve(data_dir, source), name_or_path
     else:
         root, name = Path(name_or_path), Path(name_or_path).name
     files = {"corpus": root / "corpus.jsonl", "queries": root / "queries.jsonl", "qrels": root / "qrels" / f"{split}.tsv"}
@@ -112,11 +150,15 @@ def _read_beir_queries(path: Path) -> list[Question]:
 
 
 def load_questions(data_dir: Path | None, name: str) -> list[Question]:
-    """Questions with gold answers: ``nq-oracle`` (from its BEIR queries), ``nq-open``, ``triviaqa``."""
+    """Questions with gold answers: ``nq-oracle`` (from its BEIR queries), ``nq-wiki`` (the same questions),
+    ``nq-open``, ``triviaqa``."""
+    source = BEIR_SETS.get(name)
+    if isinstance(source, DerivedSet):
+        name = source.questions_from  # no need to build the derived pool just to read its questions
     if name == "nq-oracle":
         return list(load_beir(data_dir, name).queries.values())
     if name not in QA_SETS:
-        raise DatasetMissing(f"unknown QA set '{name}'; choose one of nq-oracle, {', '.join(QA_SETS)}")
+        raise DatasetMissing(f"unknown QA set '{name}'; choose one of nq-oracle, nq-wiki, {', '.join(QA_SETS)}")
     relative, field = QA_SETS[name]
     path = resolve(data_dir, relative)
     return [
