@@ -75,6 +75,12 @@ def register(sub: "argparse._SubParsersAction") -> None:
     _run_flags(calibrate)
     calibrate.set_defaults(handler=cmd_faithfulness, interrupted=INTERRUPTED_RUN)
 
+    abstain = actions.add_parser("abstain", help="calibrate the relevance floors below which deeprag abstains")
+    abstain.add_argument("--per-set", type=int, default=300,
+                         help="questions from each set: nq-oracle's first (in scope), TriviaQA dev (out of scope)")
+    _run_flags(abstain)
+    abstain.set_defaults(handler=cmd_abstain, interrupted=INTERRUPTED_RUN)
+
     scaling = actions.add_parser("scaling", help="nDCG@10, latency, memory as distractors grow the index")
     scaling.add_argument("--dataset", default="scifact")
     scaling.add_argument("--factors", type=distractor_factors, default=[0, 2, 5, 10],
@@ -151,6 +157,21 @@ def cmd_faithfulness(args: argparse.Namespace, config: Config) -> int:
     runs_dir = config.eval.runs_dir
     table = calibrate(config, runs_dir / (args.name or "faithfulness-ares-nq"), judge=args.judge, limit=args.limit)
     print(table)
+    return 0
+
+
+def cmd_abstain(args: argparse.Namespace, config: Config) -> int:
+    from eval.abstention import calibrate
+    from eval.datasets import load_beir
+    from eval.retrieval_run import cached_index_dir, ensure_index
+    from ground.files import file_sha256
+
+    index_dir = getattr(args, "index_dir", None)
+    if index_dir is None:
+        dataset = load_beir(config.data_dir, "nq-oracle")
+        index_dir = cached_index_dir(config, dataset, file_sha256(dataset.corpus))
+        ensure_index(config, dataset.corpus, index_dir)
+    print(calibrate(config, index_dir, config.eval.runs_dir / (args.name or "abstain-nq-oracle"), limit=args.per_set))
     return 0
 
 
