@@ -1,7 +1,8 @@
 """Is an answer supported by its passages? Two checks, and their calibration on labelled answers.
 
-- ``lexical_support``: deterministic, no LLM. The share of the answer's content words (stemmed, stop words
-  and citation markers removed) that occur in the passages. Cheap enough to run on every answer.
+- ``lexical_support`` (generation/grounding.py, the same check the answer pipeline runs on every cited
+  sentence): deterministic, no LLM. The share of the answer's content terms (stemmed, stop words and citation
+  markers removed, CJK as bigrams) that occur in the passages.
 - ``LLMJudge``: the served LLM splits the answer into claims and marks each supported or not by the
   passages; the score is supported / claims. Output that does not parse is retried, then recorded as
   unparsed (never dropped, never a crash), so the report can say how often the judge failed.
@@ -19,27 +20,11 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from eval.datasets import resolve
-from eval.metrics import answer_tokens
-from generation.citations import strip_citations
+from generation.grounding import lexical_support
 from ground.config import Config
 from ground.files import write_json_atomically
-from ingest.lexical_index import english_stemmer_and_stopwords
 
 log = logging.getLogger(__name__)
-
-def _content_terms(text: str) -> list[str]:
-    stem, stopwords = english_stemmer_and_stopwords()
-    return stem([t for t in answer_tokens(strip_citations(text)) if t not in stopwords])
-
-
-def lexical_support(answer: str, passages: Sequence[str]) -> float | None:
-    """Share of the answer's content terms found in the passages (1.0 = every word is grounded);
-    None when the answer has no content words (nothing to check)."""
-    terms = _content_terms(answer)
-    if not terms:
-        return None
-    available = set(_content_terms(" ".join(passages)))
-    return sum(term in available for term in terms) / len(terms)
 
 
 # -- LLM judge ---------------------------------------------------------------------------------------------

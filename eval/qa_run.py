@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.datasets import BEIR_SETS, Question, load_beir, load_questions
-from eval.faithfulness import LLMJudge, lexical_support
+from eval.faithfulness import LLMJudge
 from eval.intervals import mean_interval
 from eval.metrics import answer_recall, exact_match, has_answer, token_f1
 from eval.retrieval_run import cached_index_dir, ensure_index
 from eval.runner import RunDir, percentile, public_settings, run_items
 from generation.answer import Answer, AnswerPipeline
 from generation.citations import strip_citations
+from generation.grounding import lexical_support
 from generation.llm import LLMClient
 from generation.prompt import Style, clean_short_answer
 from ground.config import Config, updated

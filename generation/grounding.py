@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -78,20 +79,29 @@ class CheckedSentence:
                 "support": None if self.support is None else round(self.support, 3)}
 
 
+@functools.lru_cache(maxsize=1)
+def _tokenizer() -> Tokenizer:
+    return Tokenizer()  # BM25's own reading of words: stems, stop words out, CJK as bigrams
+
+
+def lexical_support(text: str, passages: Sequence[str]) -> float | None:
+    """Share of ``text``'s content terms found in the passages (1.0 = every term is grounded); None when it
+    has none (nothing to check: "the [2]", or filler about the answer itself)."""
+    terms = [t for t in _tokenizer()(CITATION.sub(" ", text)) if t not in _META_WORDS]
+    if not terms:
+        return None
+    available = set(_tokenizer()(" ".join(passages)))
+    return sum(term in available for term in terms) / len(terms)
+
+
 class CitationChecker:
     """Checks an answer's sentences against the numbered passages it was written from."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
-        self._terms = Tokenizer()
 
     def support(self, sentence: str, passage: str) -> float | None:
-        """Share of the sentence's content terms present in the passage; None when it has no content terms."""
-        terms = [t for t in self._terms(CITATION.sub(" ", sentence)) if t not in _META_WORDS]
-        if not terms:
-            return None
-        available = set(self._terms(passage))
-        return sum(term in available for term in terms) / len(terms)
+        return lexical_support(sentence, [passage])
 
     def check(self, answer: str, passages: Sequence[str]) -> list[CheckedSentence]:
         checked = []
