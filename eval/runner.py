@@ -50,7 +50,7 @@ class RunDir:
         if config_file.exists():
             old = json.loads(config_file.read_text(encoding="utf-8"))
             # "limit" may change: records are per query, so a longer or shorter run reuses what is done.
-            differing = sorted(k for k in settings if k != "limit" and old.get(k) != settings[k])
+            differing = sorted(k for k in settings if k != "limit" and not _same(old.get(k), settings[k]))
             if differing:
                 raise RunConflict(
                     f"run {self.path} was started with other settings ({', '.join(differing)}); "
@@ -81,6 +81,15 @@ class RunDir:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json_atomically(self.path / "metrics.json", metrics)
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Settings equal, where a setting added to deeprag since the run started counts as unchanged when it is
+    unset (None): such a setting means "as before", so a run can resume across that change."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return all(_same(old.get(key), new[key]) if key in old else new[key] is None for key in new) and all(
+            key in new for key in old)
+    return old == new
 
 
 def run_items(
@@ -149,11 +158,14 @@ def git_commit() -> str | None:
 
 
 def public_settings(config: Config) -> dict:
-    """Every setting that can change a run's results, for config.json: not the LLM API key, and not how many
-    requests run at once (a run may resume with other parallelism; metrics.json records it)."""
+    """Every setting that can change a run's results, for config.json: not the LLM API key, not how many
+    requests run at once (a run may resume with other parallelism; metrics.json records it), and not the
+    server and UI sections."""
     settings = as_dict(config)
     settings["llm"].pop("api_key", None)
     settings["eval"].pop("workers", None)
+    for section in ("serve", "ui"):  # how servers are started and the UI is reached: no run reads them
+        settings.pop(section, None)
     return settings
 
 

@@ -85,3 +85,13 @@ def test_a_run_can_be_extended_or_shortened_with_another_limit(tmp_path):
     RunDir(tmp_path / "run").start({"setting": "bm25", "limit": 1})
     records = run_items(run, ["a"], key=str, work=lambda item: pytest.fail("already done"))
     assert [r["id"] for r in records] == ["a"]
+
+
+def test_a_setting_added_since_the_run_started_does_not_block_resuming_while_unset(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start({"kind": "qa", "config": {"retrieval": {"k": 5}}})
+    RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 5, "languages": None}}})
+    with pytest.raises(RunConflict, match="config"):
+        RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 5, "languages": ["en"]}}})
+    with pytest.raises(RunConflict, match="config"):
+        RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 3}}})
