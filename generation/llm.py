@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterator
 
+import httpx
 import openai
 
 from ground.config import LLMConfig
@@ -37,6 +38,10 @@ class LLMUnavailable(LLMError):
 
 class LLMModelNotFound(LLMError):
     """The configured model name is not one the server serves."""
+
+
+class LLMUnauthorized(LLMError):
+    """The server wants an API key and llm.api_key is not it (HTTP 401)."""
 
 
 class ContextOverflow(LLMError):
@@ -131,12 +136,19 @@ class LLMClient:
                 stream=True,
                 stream_options={"include_usage": True},
             )
+            finished = False
             for chunk in chunks:
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices:
+                    finished = finished or choice.finish_reason is not None
                     if choice.delta.content:
                         yield choice.delta.content
+        if not finished:  # the connection closed cleanly, but before the model's last chunk: a cut answer
+            raise LLMUnavailable(
+                f"the LLM server at {self.config.base_url} closed the answer stream before the model finished; "
+                "check that it is still running (`deeprag serve`), then ask again"
+            )
         yield usage
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
@@ -159,8 +171,25 @@ def _translated_errors(config: LLMConfig) -> Iterator[None]:
             f"cannot reach the LLM server at {url}; start one with `deeprag serve` "
             "or point llm.base_url (DEEPRAG_LLM__BASE_URL) at a running server"
         ) from exc
+    # While a streamed answer is read, the SDK no longer wraps transport errors: a stalled or dropped stream
+    # arrives as httpx's own exception.
+    except httpx.TimeoutException as exc:
+        raise LLMUnavailable(
+            f"the LLM server at {url} stopped sending the answer for {config.timeout_s:.0f} s; "
+            "it may be overloaded: raise llm.timeout_s or send fewer requests at once"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise LLMUnavailable(
+            f"the connection to the LLM server at {url} broke while the answer was streaming ({exc}); "
+            "check that it is still running (`deeprag serve`)"
+        ) from exc
     except openai.OpenAIError as exc:
         message = _server_message(exc)
+        if isinstance(exc, openai.AuthenticationError):
+            raise LLMUnauthorized(
+                f"the LLM server at {url} refused llm.api_key ({message}); set llm.api_key "
+                "(DEEPRAG_LLM__API_KEY) to the server's key (for `deeprag serve`, its serve.api_key)"
+            ) from exc
         if isinstance(exc, openai.NotFoundError) and "model" in message.lower():
             raise LLMModelNotFound(
                 f"the server at {url} does not serve model '{config.model}': {message}; "
