@@ -158,11 +158,12 @@ def git_commit() -> str | None:
 
 
 def public_settings(config: Config) -> dict:
-    """Every setting that can change a run's results, for config.json: not the LLM API key, not how many
-    requests run at once (a run may resume with other parallelism; metrics.json records it), and not the
+    """Every setting that can change a run's results, for config.json: not the LLM API key, timeout and
+    retries, not how many requests run at once (a run may resume with other parallelism; metrics.json records it), and not the
     server and UI sections."""
     settings = as_dict(config)
-    settings["llm"].pop("api_key", None)
+    for key in ("api_key", "timeout_s", "max_retries"):  # how long to wait and how often to retry: not what
+        settings["llm"].pop(key, None)                     # the answers are
     settings["eval"].pop("workers", None)
     for section in ("serve", "ui"):  # how servers are started and the UI is reached: no run reads them
         settings.pop(section, None)
