@@ -20,7 +20,7 @@ from pathlib import Path
 from eval.datasets import BEIR_SETS, Question, load_beir, load_questions
 from eval.faithfulness import LLMJudge
 from eval.intervals import mean_interval
-from eval.metrics import answer_recall, exact_match, has_answer, token_f1
+from eval.metrics import answer_em, answer_f1, answer_recall, has_answer
 from eval.retrieval_run import cached_index_dir, ensure_index
 from eval.runner import RunDir, percentile, public_settings, run_items
 from generation.answer import Answer, AnswerPipeline
@@ -124,11 +124,11 @@ def qa_record(question: Question, answer: Answer, style: Style) -> dict:
         "answers": list(question.answers),
         "raw": answer.text,
         "prediction": prediction,
-        "em": exact_match(prediction, question.answers),
-        "f1": token_f1(prediction, question.answers),
+        "em": answer_em(prediction, question.answers),
+        "f1": answer_f1(prediction, question.answers),
         "accuracy": float(has_answer(prediction, question.answers)),
         # EM without the short-answer clean-up (only citation markers removed): what the clean-up is worth.
-        "em_uncleaned": exact_match(strip_citations(answer.text), question.answers),
+        "em_uncleaned": answer_em(strip_citations(answer.text), question.answers),
         "messages": answer.messages,
         "messages_sha256": hashlib.sha256(json.dumps(answer.messages, ensure_ascii=False).encode()).hexdigest(),
         "retrieved": [{"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "score": round(h.score, 4)}

@@ -69,7 +69,8 @@ def _language_codes(value: Any) -> Any:
 
 # The languages a model reads; None = known from its name (ground truth for the shipped and common models,
 # retrieval/language.py), every language for names it does not know.
-Languages = Annotated[list[str] | None, NoDecode, BeforeValidator(_comma_separated),
+# A tuple, so that sections stay hashable (the embedder is cached per EmbeddingConfig).
+Languages = Annotated[tuple[str, ...] | None, NoDecode, BeforeValidator(_comma_separated),
                       AfterValidator(_language_codes)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
