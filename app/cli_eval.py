@@ -40,17 +40,17 @@ def register(sub: "argparse._SubParsersAction") -> None:
     actions = evaluation.add_subparsers(dest="eval_command", required=True)
 
     retrieval = actions.add_parser("retrieval", help="nDCG@10, Recall@k, MRR@10, MAP@100 on a BEIR set")
-    retrieval.add_argument("--dataset", required=True, help="scifact, nq-oracle, or a BEIR directory")
+    retrieval.add_argument("--dataset", required=True, help="scifact, nq-oracle, cmrc2018-trial, or a BEIR directory")
     retrieval.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid", "hybrid+rerank"])
     retrieval.add_argument("--reranker", help="CrossEncoder name or folder (for hybrid+rerank)")
-    retrieval.add_argument("--split", default="test", help="qrels split (default test)")
+    retrieval.add_argument("--split", help="qrels split (default: the set's own, test; dev for cmrc2018-trial)")
     retrieval.add_argument("--ignore-identical-ids", action="store_true",
                            help="skip a retrieved document whose id equals the query id (ArguAna, Quora)")
     _run_flags(retrieval)
     retrieval.set_defaults(handler=cmd_retrieval, interrupted=INTERRUPTED_RUN)
 
     qa = actions.add_parser("qa", help="EM/F1, answer recall, faithfulness and latency through the served LLM")
-    qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-wiki", "nq-open", "triviaqa"])
+    qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-wiki", "nq-open", "triviaqa", "cmrc2018-trial"])
     qa.add_argument("--closed-book", action="store_true", help="ask without passages (the no-retrieval baseline)")
     qa.add_argument("--judge", action="store_true", help="also score claim-level faithfulness with the LLM as judge")
     qa.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])

@@ -36,7 +36,14 @@ BEIR_SETS: dict[str, str | DerivedSet] = {
     "scifact": "scifact",
     "nq-oracle": "nq-open-oracle/beir",
     "nq-wiki": DerivedSet(nq_wiki.SOURCES, nq_wiki.build_nq_wiki, questions_from="nq-oracle"),
+    # CMRC 2018 trial (Chinese Wikipedia reading comprehension): its paragraphs as the pool, answers in the
+    # queries' metadata, scored with CMRC's own character-level EM/F1 (eval.metrics.cmrc_em / cmrc_f1).
+    "cmrc2018-trial": "cmrc2018-trial",
 }
+# The qrels split a named set is read with unless another is asked for (CMRC's trial set is a dev set).
+DEFAULT_SPLITS = {"cmrc2018-trial": "dev"}
+# Named BEIR sets whose queries carry gold answers (metadata.answers): QA sets too.
+BEIR_QA_SETS = ("nq-oracle", "cmrc2018-trial")
 # Named QA sets: file relative to the data directory, and the field holding the answer aliases.
 QA_SETS = {
     "nq-open": ("nq-open/NQ-open.dev.jsonl", "answer"),  # the split DPR/FiD call "test" (3,610 questions)
@@ -106,8 +113,10 @@ def derived_dir() -> Path:
     return user_data_dir() / "datasets"
 
 
-def load_beir(data_dir: Path | None, name_or_path: str, split: str = "test") -> BeirSet:
-    """A BEIR set by name (``scifact``, ``nq-oracle``, ``nq-wiki``) or by directory path."""
+def load_beir(data_dir: Path | None, name_or_path: str, split: str | None = None) -> BeirSet:
+    """A BEIR set by name (``scifact``, ``nq-oracle``, ``nq-wiki``, ``cmrc2018-trial``) or by directory path;
+    ``split`` None = the set's own (``dev`` for cmrc2018-trial, else ``test``)."""
+    split = split or DEFAULT_SPLITS.get(name_or_path, "test")
     source = BEIR_SETS.get(name_or_path)
     if isinstance(source, DerivedSet):
         root, name = source.build(resolve_all(data_dir, source.sources), derived_dir() / name_or_path), name_or_path
@@ -117,6 +126,10 @@ def load_beir(data_dir: Path | None, name_or_path: str, split: str = "test") -> 
         root, name = Path(name_or_path), Path(name_or_path).name
     files = {"corpus": root / "corpus.jsonl", "queries": root / "queries.jsonl", "qrels": root / "qrels" / f"{split}.tsv"}
     missing = [str(p) for p in files.values() if not p.is_file()]
+    splits = sorted(path.stem for path in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+    if missing == [str(files["qrels"])] and splits:
+        raise DatasetMissing(f"'{name_or_path}' has no {split} split (no {files['qrels']}); it has "
+                             f"{', '.join(splits)}: pass --split {splits[0]}")
     if missing:
         raise DatasetMissing(
             f"'{name_or_path}' is not a BEIR directory: missing {', '.join(missing)}; "
@@ -150,15 +163,16 @@ def _read_beir_queries(path: Path) -> list[Question]:
 
 
 def load_questions(data_dir: Path | None, name: str) -> list[Question]:
-    """Questions with gold answers: ``nq-oracle`` (from its BEIR queries), ``nq-wiki`` (the same questions),
-    ``nq-open``, ``triviaqa``."""
+    """Questions with gold answers: ``nq-oracle`` and ``cmrc2018-trial`` (from their BEIR queries, in their
+    default split), ``nq-wiki`` (nq-oracle's questions), ``nq-open``, ``triviaqa``."""
     source = BEIR_SETS.get(name)
     if isinstance(source, DerivedSet):
         name = source.questions_from  # no need to build the derived pool just to read its questions
-    if name == "nq-oracle":
+    if name in BEIR_QA_SETS:
         return list(load_beir(data_dir, name).queries.values())
     if name not in QA_SETS:
-        raise DatasetMissing(f"unknown QA set '{name}'; choose one of nq-oracle, nq-wiki, {', '.join(QA_SETS)}")
+        raise DatasetMissing(f"unknown QA set '{name}'; choose one of {', '.join(BEIR_QA_SETS)}, nq-wiki, "
+                             f"{', '.join(QA_SETS)}")
     relative, field = QA_SETS[name]
     path = resolve(data_dir, relative)
     return [

@@ -5,8 +5,10 @@ SQuAD v1.1 answer normalisation, exact match and token F1 (maximum over all gold
 "top-k accuracy" (does a retrieved passage contain a gold answer).
 
 The answer functions are hand-written because the reference implementations are scripts, not libraries
-(SQuAD's ``evaluate-v1.1.py``, DPR's ``has_answer``); they are short and extended in one documented way:
-CJK characters count as one token each (as the MLQA/CMRC scripts do), so Chinese answers get a useful F1.
+(SQuAD's ``evaluate-v1.1.py``, DPR's ``has_answer``, CMRC 2018's ``cmrc2018_evaluate.py``); they are short and
+extended in one documented way: CJK characters count as one token each (as the MLQA/CMRC scripts do), so
+Chinese answers get a useful F1. Chinese gold answers are scored with CMRC 2018's own EM and F1
+(``cmrc_em``/``cmrc_f1``), which ``answer_em``/``answer_f1`` pick by the gold answers' language.
 """
 
 from __future__ import annotations
@@ -161,3 +163,122 @@ def has_answer(passage: str, answers: Sequence[str]) -> bool:
 def answer_recall(passages: Sequence[str], answers: Sequence[str], k: int) -> float:
     """1.0 when any of the first ``k`` passages contains an answer (DPR top-k accuracy for one question)."""
     return float(any(has_answer(p, answers) for p in passages[:k]))
+
+
+# -- CMRC 2018 (Chinese) ---------------------------------------------------------------------------------
+# As the official cmrc2018_evaluate.py (v5, github.com/ymcui/cmrc2018, squad-style-data/) computes them:
+# text lower-cased and stripped; its punctuation list removed; every CJK character (U+4E00–U+9FA5) one segment,
+# runs of other characters split into words by NLTK's word_tokenize (here: the Treebank rules below, which
+# agree with NLTK's tokenizer on the answers of the CMRC trial set, see tests); F1 from the longest common *substring* of
+# the two segment lists (``find_lcs``: contiguous, not a subsequence), EM on the punctuation-stripped strings
+# (inner whitespace kept, as the script keeps it); both the maximum over the gold answers.
+
+CMRC_PUNCTUATION = frozenset([
+    "-", ":", "_", "*", "^", "/", "\\", "~", "`", "+", "=",
+    "，", "。", "：", "？", "！", "“", "”", "；", "’", "《", "》", "……", "·", "、",
+    "「", "」", "（", "）", "－", "～", "『", "』",
+])
+_CMRC_CJK = re.compile(r"[\u4e00-\u9fa5]")
+# NLTK's word_tokenize on what is left between CJK characters, as the Penn Treebank tokenizer's rules (Robert
+# MacIntyre's sed script, which NLTK's tokenizer implements) in the order NLTK applies them: quotes become ``
+# and '', punctuation and brackets are split off, a period only at the end, clitics ("n't", "'s") apart.
+_TREEBANK = [
+    # starting quotes
+    (re.compile("([«“‘„]|[`]+)"), r" \1 "), (re.compile(r'^"'), r"``"), (re.compile(r"(``)"), r" \1 "),
+    (re.compile(r'([ \(\[{<])("|\'{2})'), r"\1 `` "),
+    (re.compile(r"(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)"), r"\1 "),
+    # punctuation
+    (re.compile(r'([^\.])(\.)([\]\)}>"\'' "»”’ " r"]*+)\s*$"), r"\1 \2 \3 "),
+    (re.compile(r"([:,])([^\d])"), r" \1 \2"), (re.compile(r"([:,])$"), r" \1 "),
+    (re.compile(r"\.{2,}"), r" \g<0> "), (re.compile(r"[;@#$%&]"), r" \g<0> "),
+    (re.compile("[\u2012-\u2015]"), r" \g<0> "),
+    (re.compile(r'([^\.])(\.)([\]\)}>"\']*)\s*$'), r"\1 \2\3 "),
+    (re.compile(r"[?!]"), r" \g<0> "), (re.compile(r"([^'])' "), r"\1 ' "), (re.compile(r"[*]"), r" \g<0> "),
+    # brackets, double dashes
+    (re.compile(r"[\]\[\(\)\{\}\<\>]"), r" \g<0> "), (re.compile(r"--"), r" -- "),
+    # ending quotes and clitics
+    (re.compile("([»”’])"), r" \1 "), (re.compile(r"''"), " '' "), (re.compile(r'"'), " '' "),
+    (re.compile(r"\s+"), " "),
+    (re.compile(r"([^' ])('[sS]|'[mM]|'[dD]|') "), r"\1 \2 "),
+    (re.compile(r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r"\1 \2 "),
+]
+
+
+def _words(text: str) -> list[str]:
+    """NLTK word_tokenize, by the Treebank rules above (the official script's tokenizer of non-CJK runs)."""
+    text = f" {text} "
+    for pattern, replacement in _TREEBANK:
+        text = pattern.sub(replacement, text)
+    return text.split()
+
+
+def cmrc_segments(text: str) -> list[str]:
+    """``mixed_segmentation(text, rm_punc=True)`` of the official script."""
+    segments: list[str] = []
+    run = ""
+    for char in text.lower().strip():
+        if char in CMRC_PUNCTUATION:
+            continue
+        if _CMRC_CJK.match(char):
+            segments.extend(_words(run))
+            run = ""
+            segments.append(char)
+        else:
+            run += char
+    segments.extend(_words(run))
+    return segments
+
+
+def cmrc_normalize(text: str) -> str:
+    """``remove_punctuation`` of the official script: lower case, outer whitespace stripped, its punctuation
+    list removed."""
+    return "".join(char for char in text.lower().strip() if char not in CMRC_PUNCTUATION)
+
+
+def longest_common_substring(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest run of segments common to ``a`` and ``b`` (the official ``find_lcs``)."""
+    best = 0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0] * (len(b) + 1)
+        for j, y in enumerate(b):
+            if x == y:
+                current[j + 1] = previous[j] + 1
+                best = max(best, current[j + 1])
+        previous = current
+    return best
+
+
+def cmrc_em(prediction: str, answers: Sequence[str]) -> float:
+    """CMRC 2018 exact match: 1.0 when the normalised prediction equals a normalised gold answer."""
+    predicted = cmrc_normalize(prediction)
+    return float(any(predicted == cmrc_normalize(answer) for answer in answers))
+
+
+def cmrc_f1(prediction: str, answers: Sequence[str]) -> float:
+    """CMRC 2018 F1: longest common substring of segments over the prediction's and the answer's segment
+    counts, the maximum over the gold answers (0 for an empty prediction, as the script's would be)."""
+    predicted = cmrc_segments(prediction)
+    best = 0.0
+    for answer in answers:
+        gold = cmrc_segments(answer)
+        common = longest_common_substring(gold, predicted)
+        if common:
+            precision, recall = common / len(predicted), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def is_chinese_answer(answers: Sequence[str]) -> bool:
+    """Gold answers in Chinese: any holds a CJK ideograph (then CMRC's scoring applies)."""
+    return any(_CMRC_CJK.search(answer) for answer in answers)
+
+
+def answer_em(prediction: str, answers: Sequence[str]) -> float:
+    """Exact match by the gold answers' language: CMRC 2018's for Chinese, SQuAD's otherwise."""
+    return cmrc_em(prediction, answers) if is_chinese_answer(answers) else exact_match(prediction, answers)
+
+
+def answer_f1(prediction: str, answers: Sequence[str]) -> float:
+    """F1 by the gold answers' language: CMRC 2018's character-level F1 for Chinese, SQuAD's token F1 otherwise."""
+    return cmrc_f1(prediction, answers) if is_chinese_answer(answers) else token_f1(prediction, answers)

@@ -13,6 +13,7 @@ import json
 import logging
 import resource
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -129,16 +130,20 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     })
 
     def work(question: Question) -> dict:
+        if not question.text.strip():  # CMRC's trial set has two; they count, with nothing retrieved
+            return empty_record(question, spec)
         started = time.perf_counter()
         deep = searcher.search(question.text, deep_settings)
         latency_ms = (time.perf_counter() - started) * 1000
         chunk_docs = [hit.chunk.doc_id for hit in deep.hits]
         timings = dict(deep.timings_ms)
+        route = deep.route
         if rerank:
             started = time.perf_counter()
             top = searcher.search(question.text, head_settings)
             latency_ms = (time.perf_counter() - started) * 1000  # what a user waits for: one reranked search
-            if not top.reranked:
+            route = top.route
+            if not top.reranked and (route is None or route.rerank):  # not skipped for the query's language
                 raise RerankerUnavailable(
                     f"reranker '{config.retrieval.reranker_model}' cannot be loaded; pass --reranker with a local "
                     "CrossEncoder folder, or evaluate bm25/dense/hybrid"
@@ -157,6 +162,10 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
             "relevant": sorted(d for d, g in qrels[question.id].items() if g > 0),
             "metrics": scores,
             "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+            # Which stages ran for this query (retrieval.language): every one asked for, unless its language
+            # is one the embedder or the reranker does not read.
+            "language": route.language if route else None,
+            "stages": list(route.stages) if route else None,
             "latency_ms": round(latency_ms, 3),
         }
 
@@ -171,13 +180,24 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     return metrics
 
 
+def empty_record(question: Question, spec: RetrievalEval) -> dict:
+    """A question with no text: nothing can be retrieved for it, and it scores 0 like any miss (leaving it out
+    would score a different set of questions than the dataset's)."""
+    qrels = {question.id: spec.dataset.qrels[question.id]}
+    return {"id": question.id, "query": question.text, "docs": [],
+            "relevant": sorted(d for d, g in qrels[question.id].items() if g > 0),
+            "metrics": score_run(qrels, {question.id: {}}).per_query.get(question.id, {}),
+            "timings_ms": {}, "latency_ms": 0.0, "language": None, "stages": [], "empty_query": True}
+
+
 def summarize(spec: RetrievalEval, records: list[dict]) -> dict:
     """Scores over all records (one pytrec_eval pass), latency percentiles and peak memory."""
     qrels = {r["id"]: spec.dataset.qrels[r["id"]] for r in records}
     run = {r["id"]: rank_scores(r["docs"]) for r in records}
     scores = score_run(qrels, run, ignore_identical_ids=spec.ignore_identical_ids)
-    latencies = [r["latency_ms"] for r in records]
-    stages = sorted({stage for r in records for stage in r["timings_ms"]})
+    searched = [r for r in records if not r.get("empty_query")]
+    latencies = [r["latency_ms"] for r in searched]
+    stages = sorted({stage for r in searched for stage in r["timings_ms"]})
     return {
         "kind": "retrieval",
         "dataset": spec.dataset.name,
@@ -185,9 +205,11 @@ def summarize(spec: RetrievalEval, records: list[dict]) -> dict:
         "queries": len(records),
         "queries_scored": scores.queries_scored,
         "queries_without_relevant": len(scores.queries_without_relevant),
+        "empty_queries": sum(bool(r.get("empty_query")) for r in records),
         **{name: round(value, 4) for name, value in scores.means.items()},
         "recall_curve": {str(k): round(scores.means[f"recall@{k}"], 4) for k in CUTOFFS},
         "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2)},
-        "stage_ms_p50": {s: round(percentile([r["timings_ms"].get(s, 0.0) for r in records], 50), 2) for s in stages},
+        "stage_ms_p50": {s: round(percentile([r["timings_ms"].get(s, 0.0) for r in searched], 50), 2) for s in stages},
+        "routes": dict(Counter("+".join(r["stages"]) for r in records if r.get("stages"))),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

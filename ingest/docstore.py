@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 """
 
+# A re-embedding's new vectors by chunk id, and the manifest (JSON) they are for; created on first use.
+_STAGED = "reembed_staged"
+_STAGED_TARGET = "reembed_target"
+
 _CHUNK_COLUMNS = "id, source, doc_id, title, text, page, start_char, end_char, ordinal"
 
 
@@ -180,6 +184,12 @@ class Docstore:
         for chunk_id, title, text in rows:
             yield chunk_id, (f"{title}\n{text}" if title else text)
 
+    def iter_source_texts(self) -> Iterator[tuple[str, str]]:
+        """(source, chunk text) for every chunk: what the languages of the index are measured on."""
+        with self._lock:
+            rows = self._db.execute("SELECT source, text FROM chunks ORDER BY id").fetchall()
+        yield from rows
+
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
         """Chunks by id; ids deleted since the caller's index snapshot are simply absent."""
         found: dict[int, Chunk] = {}
@@ -247,6 +257,108 @@ class Docstore:
             self._db.execute("ROLLBACK")
         except sqlite3.Error:
             log.debug("rollback after a failed transaction failed too", exc_info=True)
+
+    # -- re-embedding: new vectors staged beside the chunks, then swapped in by one transaction --------------
+
+    def begin_reembedding(self, target: str) -> int:
+        """Stage vectors for ``target`` (the new manifest, as JSON). Vectors staged earlier for the same target
+        (by a run that was killed) are kept; a different target starts afresh. Returns how many are staged.
+        Staged vectors are keyed by chunk id, and a chunk's text never changes under its id, so vectors of
+        chunks deleted meanwhile are merely unused."""
+        with self._lock, self._write():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(f"CREATE TABLE IF NOT EXISTS {_STAGED} (id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+                if self.meta(_STAGED_TARGET) != target:
+                    self._db.execute(f"DELETE FROM {_STAGED}")
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_STAGED_TARGET, target))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return self.staged_count()
+
+    def reembedding_target(self) -> str | None:
+        """The manifest (JSON) an unfinished re-embedding is staging vectors for, or None."""
+        return self.meta(_STAGED_TARGET)
+
+    def staged_count(self) -> int:
+        with self._lock:
+            if not self._has_table(_STAGED):
+                return 0
+            return int(self._db.execute(
+                f"SELECT COUNT(*) FROM {_STAGED} s JOIN chunks c ON c.id = s.id").fetchone()[0])
+
+    def unstaged_chunk_ids(self) -> np.ndarray:
+        """Chunks that have no staged vector yet, in id order."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM chunks WHERE id NOT IN (SELECT id FROM {_STAGED}) ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def stage_embeddings(self, ids: Sequence[int], embeddings: np.ndarray) -> None:
+        """Keep new vectors for ``ids`` (committed: a killed re-embedding resumes after them)."""
+        with self._lock, self._write():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO {_STAGED} VALUES (?, ?)",
+                    [(int(i), np.ascontiguousarray(v, dtype=np.float32).tobytes()) for i, v in zip(ids, embeddings)],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def swap_in_staged(self, meta: dict[str, str], before_commit=None) -> None:
+        """Replace every chunk by a copy carrying its staged vector, under a new id (so FAISS files of the old
+        vectors can never be taken for current), set ``meta``, drop the staging: one transaction, so the index
+        is wholly old or wholly new. Refused while any chunk lacks a staged vector."""
+        with self._lock, self._write():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                missing = self._db.execute(
+                    f"SELECT COUNT(*) FROM chunks WHERE id NOT IN (SELECT id FROM {_STAGED})").fetchone()[0]
+                if missing:
+                    raise ValueError(f"{missing} chunks have no staged vector")
+                last = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]
+                self._db.execute(
+                    "INSERT INTO chunks (source, doc_id, title, text, page, start_char, end_char, ordinal, embedding) "
+                    f"SELECT c.source, c.doc_id, c.title, c.text, c.page, c.start_char, c.end_char, c.ordinal, "
+                    f"s.embedding FROM chunks c JOIN {_STAGED} s ON s.id = c.id WHERE c.id <= ? ORDER BY c.id",
+                    (last,),
+                )
+                self._db.execute("DELETE FROM chunks WHERE id <= ?", (last,))
+                self._db.execute(f"DELETE FROM {_STAGED}")
+                self._db.execute("DELETE FROM meta WHERE key = ?", (_STAGED_TARGET,))
+                for key, value in meta.items():
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                if before_commit is not None:
+                    before_commit()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def abandon_reembedding(self) -> None:
+        """Drop the vectors staged by an unfinished re-embedding."""
+        with self._lock:
+            if not self._has_table(_STAGED) and self.meta(_STAGED_TARGET) is None:
+                return
+        with self._lock, self._write():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._has_table(_STAGED):
+                    self._db.execute(f"DELETE FROM {_STAGED}")
+                self._db.execute("DELETE FROM meta WHERE key = ?", (_STAGED_TARGET,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _has_table(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
     def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key`` unless it is already there (no generation bump)."""

@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +41,7 @@ import numpy as np
 from ground.config import IndexConfig, updated
 from ingest import vector_index
 from ingest.checkpoints import checkpoint
+from ingest.corpus_languages import CorpusLanguages
 from ingest.docstore import Docstore
 from ingest.errors import IndexBusy, IndexDamaged, IndexMismatch, IndexMissing, NotAnIndexDirectory, guarded_write
 from ground.files import write_json_atomically
@@ -88,6 +89,14 @@ class Manifest:
     overlap_tokens: int
     index_kind: str
     format_version: int = FORMAT_VERSION
+    # The languages of the indexed text (CorpusLanguages.to_json): units per language per file, as of one
+    # docstore generation. Absent in indexes written before deeprag recorded it: unknown until the next
+    # ingestion records it (or a reader measures it, see ingest.corpus_languages).
+    languages: dict | None = None
+
+    @property
+    def corpus_languages(self) -> CorpusLanguages | None:
+        return CorpusLanguages.from_json(self.languages)
 
     @classmethod
     def read(cls, directory: Path) -> "Manifest":
@@ -129,6 +138,8 @@ class Manifest:
             raise IndexDamaged(damaged.format(exc)) from exc
         if not isinstance(manifest.embedder, str) or not isinstance(manifest.dimension, int):
             raise IndexDamaged(damaged.format("embedder or dimension of the wrong type"))
+        if manifest.languages is not None and manifest.corpus_languages is None:
+            manifest = replace(manifest, languages=None)  # descriptive only: unknown, measured again
         return manifest
 
     @classmethod
@@ -146,9 +157,21 @@ class Manifest:
     def write(self, directory: Path) -> None:
         write_json_atomically(directory / MANIFEST, asdict(self))
 
+    def same_vectors(self, other: "Manifest") -> bool:
+        """Whether both describe vectors of the same embedder (what a re-embedding changes)."""
+        return (self.embedder, self.dimension) == (other.embedder, other.dimension)
+
     def require_same_content(self, other: "Manifest", directory: Path) -> None:
-        """Embedder and chunking decide what is stored; a different setting needs a different index."""
-        for field_name, label in (("embedder", "embedding.model"), ("dimension", "embedding dimension"),
+        """Embedder and chunking decide what is stored; a different setting needs a different index, or (for
+        the embedder) re-embedding this one."""
+        if self.embedder != other.embedder:
+            raise IndexMismatch(
+                f"index at {directory} was built with embedding.model = {self.embedder!r}, but the settings ask for "
+                f"{other.embedder!r}; re-embed its chunks with {other.embedder!r} by adding --reembed "
+                f"(`deeprag ingest --reembed --embedder {other.embedder} --index {directory}`), or use the same "
+                "setting, or another --index directory"
+            )
+        for field_name, label in (("dimension", "embedding dimension"),
                                   ("max_tokens", "chunking.max_tokens"), ("overlap_tokens", "chunking.overlap_tokens")):
             mine, theirs = getattr(self, field_name), getattr(other, field_name)
             if mine != theirs:
@@ -330,12 +353,29 @@ class IndexSnapshot:
     generation: int
 
 
+def _vectors_manifest(manifest: Manifest, docstore: Docstore, directory: Path) -> Manifest:
+    """The manifest that describes the docstore's vectors. A re-embedding commits its vectors together with
+    the docstore's copy of the manifest, then rewrites manifest.json; between the two (a killed run) the copy
+    is the truth, and searching with the file's embedder would compare vectors of two different models."""
+    try:
+        copy = Manifest.stored_in(docstore, directory)
+    except (IndexDamaged, IndexMismatch):
+        return manifest
+    if copy is None or copy.same_vectors(manifest):
+        return manifest
+    log.warning("%s names embedder %r but the docstore's vectors are %r (a re-embedding was interrupted after "
+                "its commit); searching with %r. Run `deeprag repair --index %s` to rewrite the manifest.",
+                directory / MANIFEST, manifest.embedder, copy.embedder, copy.embedder, directory)
+    return copy
+
+
 def open_snapshot(directory: Path, config: IndexConfig) -> IndexSnapshot:
     """Open an index for searching. Never writes (the docstore is opened read-only); repairs a stale or
     damaged one in memory."""
     manifest = Manifest.read(directory)
     docstore = open_docstore(directory)
     generation = docstore.begin_snapshot()  # chunk text is read as of this generation for the snapshot's life
+    manifest = _vectors_manifest(manifest, docstore, directory)
     state = ArtifactState.read(directory)
     search_config = updated(config, {"kind": manifest.index_kind})
     if state is not None and state.generation == generation:

@@ -9,11 +9,12 @@ of its text in place of the file hash.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -25,13 +26,15 @@ from ground.errors import DeepragError
 from ground.files import file_sha256
 from ingest.checkpoints import checkpoint
 from ingest.chunker import ChunkingPlan, chunk_document
+from ingest.corpus_languages import CorpusLanguages, measure, of_chunks
 from ingest.discovery import absolute, discover
 from ingest.docstore import Docstore, FileRecord, FileUpdate
 from ingest.embedder import Embedder, load_embedder
-from ingest.errors import IndexDamaged, IndexMissing, UnreadableFile, guarded_write
+from ingest.errors import IndexDamaged, IndexMismatch, IndexMissing, UnreadableFile, guarded_write
 from ingest.index_dir import (
     MANIFEST, MANIFEST_COPY, Manifest, clear_leftovers, open_docstore, publish, require_index, write_lock,
 )
+from ingest.language import LanguageCounts, describe
 from ingest.models import Chunk, Document, IngestSummary, SkippedFile
 from ingest.readers import read_file
 
@@ -61,6 +64,19 @@ class _Pending:
     documents: list[Document] | None = None  # already read (DocumentSource); None: read the file at ``path``
 
 
+@dataclass(frozen=True)
+class ReembedSummary:
+    """What ``Ingestor.reembed`` did: ``chunks`` embedded by this run (``resumed`` were staged by an earlier,
+    interrupted one), ``too_long`` chunks longer than the new model reads (their end is not embedded)."""
+
+    old: str
+    new: str
+    chunks: int
+    resumed: int
+    too_long: int
+    seconds: float
+
+
 # What a run changes, decided inside the write lock: files or sources to embed, keys to remove.
 _Plan = Callable[[Docstore, dict[str, FileRecord], IngestSummary], tuple[list[_Pending], list[str]]]
 
@@ -85,6 +101,11 @@ class Ingestor:
         self.ingest = ingest or IngestConfig()
         self._embedder = embedder
         self._dimension = 0  # set from the manifest when the index is opened
+        self._manifest: Manifest | None = None  # the manifest this run wrote (set when the index is opened)
+        # The index's languages as of the start of this run when they were current then (updated by the files
+        # a run changes); None = unknown, measured again after the run.
+        self._languages: CorpusLanguages | None = None
+        self._changed_languages: dict[str, LanguageCounts] = {}
 
     @classmethod
     def for_config(cls, config: Config, embedder: Embedder | None = None) -> "Ingestor":
@@ -113,6 +134,7 @@ class Ingestor:
             max_tokens=self.chunking.max_tokens,
             overlap_tokens=self.chunking.overlap_tokens,
             index_kind=self.index.kind,
+            languages=existing.languages if existing is not None else None,  # observed, not wanted: carried
         )
 
     def run(self, paths: Iterable[Path], prune: bool = False) -> IngestSummary:
@@ -148,6 +170,7 @@ class Ingestor:
                 summary.removed = len(removals)
                 self._embed_and_commit(pending, removals, docstore, summary)
                 publish(self.directory, docstore, self.index, self._dimension)
+                self._record_languages(docstore, removals)
             finally:
                 docstore.close()
         summary.seconds = time.perf_counter() - started
@@ -168,9 +191,83 @@ class Ingestor:
                     raise DeepragError(f"{key} is not in the index at {self.directory}; `deeprag list` shows what is")
                 docstore.apply([], [key])
                 publish(self.directory, docstore, self.index, self._dimension)
+                self._record_languages(docstore, [key])
                 return record.chunk_count
             finally:
                 docstore.close()
+
+    def reembed(self) -> ReembedSummary:
+        """Embed every chunk of the index again with the configured embedder (``embedding.model``), keeping the
+        chunks as they are (their text, offsets and files; no file is read again, so documents whose files are
+        gone are kept too). Chunks are not re-cut for the new model's token budget: one longer than it reads
+        loses its end in the vector (BM25 still reads it all), and is counted in ``too_long``.
+
+        Crash safety: the new vectors are committed to a staging table in groups (a killed run resumes where
+        it stopped), then swapped in for all chunks at once in one SQLite transaction together with the
+        docstore's copy of the manifest, so the index is wholly old or wholly new; manifest.json, FAISS and
+        BM25 follow as after any commit (a reader finding manifest.json behind trusts the docstore's copy).
+        Swapped chunks get new ids, so no FAISS file of the old vectors can pass for current."""
+        require_index(self.directory)
+        started = time.perf_counter()
+        with write_lock(self.directory):
+            self._clear_leftovers()
+            docstore = open_docstore(self.directory, writable=True)
+            try:
+                return self._reembed(docstore, started)
+            finally:
+                docstore.close()
+
+    def _reembed(self, docstore: Docstore, started: float) -> ReembedSummary:
+        existing, problem = self._stored_manifest(docstore)
+        if existing is None:
+            raise IndexMissing(f"the index at {self.directory} is empty; nothing to re-embed")
+        if problem:
+            log.warning("%s; restored it from the docstore's copy", problem)
+            self._write_manifest(existing, docstore)
+        embedder = self.embedder
+        staging_key = json.dumps({"embedder": embedder.name, "dimension": embedder.dimension}, sort_keys=True)
+        if existing.embedder == embedder.name:
+            docstore.abandon_reembedding()  # one started towards another model and not finished
+            log.info("the index at %s is already embedded with %s; nothing to re-embed", self.directory, embedder.name)
+            self._dimension = existing.dimension
+            return ReembedSummary(existing.embedder, embedder.name, 0, 0, 0, time.perf_counter() - started)
+        resumed = docstore.begin_reembedding(staging_key)
+        todo = docstore.unstaged_chunk_ids()
+        log.info("re-embedding %d chunks of %s with %s (was %s)%s", resumed + len(todo), self.directory,
+                 embedder.name, existing.embedder, f"; {resumed} already done by an interrupted run" if resumed else "")
+        too_long = 0
+        bar = tqdm(total=len(todo), unit="chunk", desc="re-embedding", disable=not sys.stderr.isatty(), file=sys.stderr)
+        self._dimension = embedder.dimension
+        try:
+            for start in range(0, len(todo), self.ingest.commit_every_chunks):
+                ids = todo[start:start + self.ingest.commit_every_chunks]
+                found = docstore.chunks(ids)
+                chunks = [found[int(i)] for i in ids]
+                too_long += sum(n > embedder.max_tokens for n in embedder.count_tokens([c.indexed_text() for c in chunks]))
+                vectors = self._embed(chunks, bar)
+                docstore.stage_embeddings(ids, vectors)
+                checkpoint("reembed-staged")
+        finally:
+            bar.close()
+        recorded = existing.corpus_languages
+        generation = docstore.generation() + 1  # the swap's own commit
+        languages = (CorpusLanguages(generation, recorded.files)  # the same chunks' text: still true
+                     if recorded is not None and recorded.is_current(docstore.generation()) else None)
+        new = replace(existing, embedder=embedder.name, dimension=embedder.dimension, index_kind=self.index.kind,
+                      languages=languages.to_json() if languages else None)
+        docstore.swap_in_staged({MANIFEST_COPY: new.to_json()}, before_commit=lambda: checkpoint("reembed-in-swap"))
+        checkpoint("reembed-after-swap")
+        self._write_manifest(new, docstore)
+        publish(self.directory, docstore, self.index, new.dimension)
+        self._start_languages(new, docstore)
+        if self._languages is None:
+            self._record_languages(docstore, [])
+        if too_long:
+            log.warning("%d chunks are longer than %s reads (%d tokens); their ends are not embedded (BM25 reads "
+                        "them whole). Re-ingest into a new --index to cut chunks for %s.",
+                        too_long, embedder.name, embedder.max_tokens, embedder.name)
+        return ReembedSummary(existing.embedder, embedder.name, len(todo), resumed, too_long,
+                              time.perf_counter() - started)
 
     def repair(self) -> list[str]:
         """Bring a damaged index back: clear temporary leftovers, restore manifest.json from the docstore's
@@ -194,6 +291,10 @@ class Ingestor:
                 index = updated(self.index, {"kind": manifest.index_kind})
                 if publish(self.directory, docstore, index, manifest.dimension):
                     done.append(f"rewrote the FAISS and BM25 files for docstore generation {docstore.generation()}")
+                self._start_languages(manifest, docstore)
+                if self._languages is None:
+                    self._record_languages(docstore, [])
+                    done.append(f"recorded the languages of the indexed text ({self._languages_line()})")
             finally:
                 docstore.close()
         return done
@@ -220,13 +321,47 @@ class Ingestor:
             docstore.close()
             raise
         self._dimension = wanted.dimension
+        self._start_languages(wanted, docstore)
         return docstore
+
+    # -- languages of the indexed text ---------------------------------------------------------------
+
+    def _start_languages(self, manifest: Manifest, docstore: Docstore) -> None:
+        """Remember the manifest and, where its languages describe the docstore as it is now, those languages
+        (a run then updates only the files it changes)."""
+        self._manifest = manifest
+        recorded = manifest.corpus_languages
+        if recorded is None and docstore.chunk_count() == 0:
+            recorded = CorpusLanguages(docstore.generation())  # a new index: nothing to measure
+        self._languages = recorded if recorded is not None and recorded.is_current(docstore.generation()) else None
+        self._changed_languages = {}
+
+    def _record_languages(self, docstore: Docstore, removed: list[str]) -> None:
+        """Write the languages of the index as of the docstore's generation now into the manifest: the
+        recorded ones updated with this run's changes, or (unknown at the start) one pass over every chunk."""
+        assert self._manifest is not None
+        generation = docstore.generation()
+        if self._languages is not None:
+            languages = self._languages.updated(self._changed_languages, removed, generation)
+        else:
+            started = time.perf_counter()
+            languages = measure(docstore)
+            log.info("measured the languages of the indexed text in %.1f s: %s", time.perf_counter() - started,
+                     describe(languages.totals()))
+        self._languages, self._changed_languages = languages, {}
+        manifest = replace(self._manifest, languages=languages.to_json())
+        if manifest != self._manifest:
+            self._write_manifest(manifest, docstore)
+            self._manifest = manifest
+
+    def _languages_line(self) -> str:
+        return describe(self._languages.totals()) if self._languages is not None else "unknown"
 
     def _stored_manifest(self, docstore: Docstore) -> tuple[Manifest | None, str]:
         """The index's manifest (None for a new, empty index) and, where manifest.json was missing or damaged
         and the docstore's copy stands in, what was wrong with it."""
         try:
-            return Manifest.read(self.directory), ""
+            manifest = Manifest.read(self.directory)
         except (IndexMissing, IndexDamaged) as exc:
             path = self.directory / MANIFEST
             copy = Manifest.stored_in(docstore, self.directory)
@@ -238,6 +373,14 @@ class Ingestor:
                 f"{exc}; the docstore holds no copy of it (written by a deeprag before copies were kept): "
                 "re-ingest into a new --index"
             ) from exc
+        try:
+            copy = Manifest.stored_in(docstore, self.directory)
+        except (IndexDamaged, IndexMismatch):
+            return manifest, ""  # manifest.json is sound; the copy is rewritten from it
+        if copy is not None and not copy.same_vectors(manifest):  # a re-embedding killed after its commit
+            return copy, (f"{self.directory / MANIFEST} named embedder {manifest.embedder!r}, the docstore's "
+                          f"vectors are {copy.embedder!r}")
+        return manifest, ""
 
     def _write_manifest(self, manifest: Manifest, docstore: Docstore, file: bool = True) -> None:
         """manifest.json, and its copy in the docstore (from which a damaged manifest.json is restored)."""
@@ -314,9 +457,10 @@ class Ingestor:
                 docstore.apply(updates, removals, before_commit=lambda: checkpoint("in-transaction"))
                 removals = []
                 checkpoint("after-commit")
-                for item, _ in group:
+                for item, file_chunks in group:
                     summary.updated += item.is_update
                     summary.added += not item.is_update
+                    self._changed_languages[item.record.path] = of_chunks(c.text for c in file_chunks)
                 summary.chunks_embedded += len(chunks)
                 files_done += len(group)
                 log.info("committed %d chunks (%d of %d changed files done)", len(chunks), files_done, len(pending))

@@ -100,6 +100,10 @@ def synced(index: faiss.Index | None, config: IndexConfig, docstore: Docstore, d
     if index is None or kind_of(index) != config.kind:
         return build(config, dimension, wanted, docstore.embeddings(wanted, dimension))
     present = stored_ids(index)
+    if index.d != dimension or (len(present) and not len(np.intersect1d(present, wanted, assume_unique=True))):
+        # Another embedder's vectors (a re-embedding gives every chunk a new id): nothing to keep, and an
+        # IVF-PQ quantizer trained on the old vectors would not fit the new ones.
+        return build(config, dimension, wanted, docstore.embeddings(wanted, dimension))
     to_remove = np.setdiff1d(present, wanted, assume_unique=True)
     to_add = np.setdiff1d(wanted, present, assume_unique=True)
     if len(to_remove) and config.kind == "hnsw":

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ground.config import Mode
 from ingest.models import Chunk
+from retrieval.language import Route
 
 # (chunk id, score) pairs, best first: what every first stage and the fusion hand on.
 Candidates = list[tuple[int, float]]
@@ -47,12 +48,15 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: dense, bm25, fuse, fetch, rerank
     # What each first stage and the fusion handed on (chunk id, score), for inspection and evaluation.
     candidates: dict[str, Candidates] = field(default_factory=dict)
+    # The query's language and which stages ran, with the reason for any asked-for stage that did not.
+    route: Route | None = None
 
     def as_dict(self) -> dict:
         return {
             "query": self.query,
             "mode": self.mode,
             "reranked": self.reranked,
+            "route": self.route.as_dict() if self.route is not None else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "hits": [hit.as_dict() for hit in self.hits],
         }

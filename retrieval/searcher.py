@@ -22,6 +22,9 @@ from ingest.embedder import Embedder, load_embedder
 from ingest.errors import IndexMismatch
 from ingest.index_dir import IndexSnapshot, open_docstore, open_snapshot
 from retrieval.fusion import Fusion, fusion_for
+from ingest.corpus_languages import measure
+from ingest.language import describe
+from retrieval import language
 from retrieval.hits import Candidates, SearchHit, SearchResult
 from retrieval.reranker import CrossEncoderRerank, load_reranker
 from retrieval.retrievers import Bm25Retriever, CandidateRetriever, DenseRetriever
@@ -54,7 +57,8 @@ def embedding_for_index(embedding: EmbeddingConfig, index_embedder: str, directo
     if asked not in (index_embedder, EmbeddingConfig().model):
         raise IndexMismatch(
             f"index at {directory} was built with embedding.model = '{index_embedder}', "
-            f"but the settings ask for '{asked}'; drop the setting or use another --index"
+            f"but the settings ask for '{asked}'; drop the setting, use another --index, or re-embed this one "
+            f"with `deeprag ingest --reembed --embedder {asked} --index {directory}`"
         )
     return updated(embedding, {"model": index_embedder})
 
@@ -78,8 +82,8 @@ class Searcher:
         self._snapshot = open_snapshot(self.directory, self._index_settings)
         # Checked now (a mismatch is a settings error), loaded at the first dense search: an empty index or a
         # BM25-only search never waits for the model.
-        self._embedding = embedding_for_index(
-            embedding or EmbeddingConfig(), self._snapshot.manifest.embedder, self.directory)
+        self._configured_embedding = embedding or EmbeddingConfig()
+        self._embedding = embedding_for_index(self._configured_embedding, self._snapshot.manifest.embedder, self.directory)
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
 
@@ -110,7 +114,12 @@ class Searcher:
             docstore.close()
         if changed:
             fresh = open_snapshot(self.directory, self._index_settings)
-            with self._lock:
+            with self._lock, self._embedder_lock:
+                if fresh.manifest.embedder != self._embedding.model:  # re-embedded meanwhile: its model now
+                    self._embedding = embedding_for_index(
+                        updated(self._configured_embedding, {"model": fresh.manifest.embedder}),
+                        fresh.manifest.embedder, self.directory)
+                    self._embedder = None
                 self._snapshot = fresh  # the old snapshot's connection closes when its last query lets go
         return changed
 
@@ -130,18 +139,46 @@ class Searcher:
         settings = updated(settings or self.settings, {"k": k, "mode": mode, "rerank": rerank, "candidates": candidates})
         snapshot = self._snapshot
         self._check(query, snapshot)  # before the stages: they load models
-        return self.run(query, self.stages(settings, snapshot), settings, snapshot)
+        plan = self.route(query, settings, snapshot)
+        return self.run(query, self.stages(settings, snapshot, plan), settings, snapshot, plan)
 
-    def stages(self, settings: RetrievalConfig, snapshot: IndexSnapshot) -> Stages:
-        """The composition ``settings`` describe, over ``snapshot``."""
+    def route(self, query: str, settings: RetrievalConfig, snapshot: IndexSnapshot | None = None) -> language.Route:
+        """Which of the stages ``settings`` ask for run for ``query``, given the languages the index's embedder
+        and the reranker read (retrieval.language); the first time a stage is dropped, a warning names the fix."""
+        embedding = self._embedding
+        plan = language.route(
+            query, settings.mode, settings.rerank,
+            embedding.model, language.model_languages(embedding.model, embedding.languages, language.ENGLISH_ONLY_EMBEDDERS),
+            settings.reranker_model,
+            language.model_languages(settings.reranker_model, settings.reranker_languages, language.ENGLISH_ONLY_RERANKERS),
+        )
+        if "dense" in plan.skipped or "dense" in plan.notes:
+            language.once.warn((str(self.directory), embedding.model, "dense", str(plan.dense)), lambda: language.dense_advice(
+                self.directory, embedding.model, plan.language, self._corpus_languages(snapshot or self._snapshot),
+                dropped=not plan.dense))
+        if "rerank" in plan.skipped:
+            language.once.warn(("rerank", settings.reranker_model), lambda: language.rerank_advice(
+                settings.reranker_model, plan.language))
+        return plan
+
+    @staticmethod
+    def _corpus_languages(snapshot: IndexSnapshot) -> str:
+        """"zh 62%, en 38%" as recorded in the manifest, else measured now (an index from before they were)."""
+        recorded = snapshot.manifest.corpus_languages
+        return describe((recorded or measure(snapshot.docstore)).totals())
+
+    def stages(self, settings: RetrievalConfig, snapshot: IndexSnapshot, plan: language.Route | None = None) -> Stages:
+        """The composition ``settings`` describe, over ``snapshot``; with ``plan``, only the stages it keeps."""
+        dense = settings.mode in ("hybrid", "dense") and (plan is None or plan.dense)
+        bm25 = settings.mode in ("hybrid", "bm25") and (plan is None or plan.bm25)
         retrievers: list[CandidateRetriever] = []
-        if settings.mode in ("hybrid", "dense"):
+        if dense:
             retrievers.append(DenseRetriever(snapshot.vectors, self.embedder))
-        if settings.mode in ("hybrid", "bm25"):
+        if bm25:
             retrievers.append(Bm25Retriever(snapshot.lexical))
         scorer = (
             load_reranker(settings.reranker_model, self._device, settings.reranker_precision)
-            if settings.rerank else None
+            if settings.rerank and (plan is None or plan.rerank) else None
         )
         return Stages(
             retrievers,
@@ -149,7 +186,8 @@ class Searcher:
             rerank=CrossEncoderRerank(scorer, settings.rerank_weight) if scorer is not None else None,
         )
 
-    def run(self, query: str, stages: Stages, settings: RetrievalConfig, snapshot: IndexSnapshot) -> SearchResult:
+    def run(self, query: str, stages: Stages, settings: RetrievalConfig, snapshot: IndexSnapshot,
+            plan: language.Route | None = None) -> SearchResult:
         """Run ``stages`` for one query: each first stage to ``settings.candidates``, fusion, fetch of the
         head (``k``, or ``rerank_candidates`` when reranking), rerank; every stage timed."""
         self._check(query, snapshot)
@@ -170,7 +208,7 @@ class Searcher:
         if stages.rerank is not None:
             with _timed(timings, stages.rerank.name):
                 hits = stages.rerank.process(query, hits)
-        return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists)
+        return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists, plan)
 
     def _check(self, query: str, snapshot: IndexSnapshot) -> None:
         if not query or not query.strip():

@@ -5,8 +5,14 @@ import math
 import pytest
 
 from eval.metrics import (
+    answer_em,
+    answer_f1,
     answer_recall,
+    cmrc_em,
+    cmrc_f1,
+    cmrc_segments,
     documents_from_chunks,
+    is_chinese_answer,
     exact_match,
     has_answer,
     normalize_answer,
@@ -128,3 +134,71 @@ def test_answer_recall_counts_only_the_first_k_passages():
     passages = ["nothing", "it happened in December 1972"]
     assert answer_recall(passages, ["December 1972"], k=1) == 0.0
     assert answer_recall(passages, ["December 1972"], k=2) == 1.0
+
+
+# -- CMRC 2018 (Chinese), against the official cmrc2018_evaluate.py's logic, computed by hand -------------------
+
+def test_cmrc_em_strips_its_punctuation_and_case_but_not_inner_spaces():
+    assert cmrc_em("《北京》。", ["北京"]) == 1.0  # 《 》 。 are in the official list
+    assert cmrc_em(" Beijing ", ["beijing"]) == 1.0  # lower-cased, outer whitespace stripped
+    assert cmrc_em("北 京", ["北京"]) == 0.0  # the official remove_punctuation keeps inner whitespace
+    assert cmrc_em("4分钟", ["四分钟", "4分钟"]) == 1.0  # any gold answer
+
+
+def test_cmrc_f1_is_the_longest_common_substring_not_a_bag_of_characters():
+    # gold 北京大学 (4 segments), prediction 北京的大学 (5): longest common *run* 北京 = 2 (a bag or a
+    # subsequence would give 4). P = 2/5, R = 2/4, F1 = 2·0.4·0.5/0.9 = 0.4444
+    assert cmrc_f1("北京的大学", ["北京大学"]) == pytest.approx(2 * 0.4 * 0.5 / 0.9)
+    # SQuAD-style token F1 with per-character tokens would count all 4 shared characters: 0.8889
+    assert token_f1("北京的大学", ["北京大学"]) == pytest.approx(2 * 0.8 * 1.0 / 1.8)
+
+
+def test_cmrc_f1_segments_latin_words_and_numbers_as_words():
+    # gold "1990年" → ['1990', '年']; prediction "在1990年代" → ['在', '1990', '年', '代']:
+    # common run 1990 年 = 2; P = 2/4, R = 2/2, F1 = 2·0.5·1/1.5 = 0.6667
+    assert cmrc_segments("在1990年代") == ["在", "1990", "年", "代"]
+    assert cmrc_f1("在1990年代", ["1990年"]) == pytest.approx(2 / 3)
+    # English words stay whole, lower-cased: "Hewlett Foundation基金" → hewlett, foundation, 基, 金
+    assert cmrc_segments("Hewlett Foundation基金") == ["hewlett", "foundation", "基", "金"]
+    # max over answers; punctuation from the official list is dropped first: "（约）100米" → 约 100 米
+    assert cmrc_f1("约100米", ["一百米", "（约）100米"]) == 1.0
+    assert cmrc_f1("", ["北京"]) == 0.0 and cmrc_f1("上海", ["北京"]) == 0.0
+
+
+def test_cmrc_segmentation_agrees_with_nltk_on_every_cmrc_trial_answer():
+    """The official script splits non-CJK runs with NLTK's word_tokenize; eval.metrics reimplements its rules
+    (no NLTK data needed). NLTK's tokenizer, where installed, must agree on every answer of the trial set."""
+    import json
+    import re
+
+    nltk_tokenize = pytest.importorskip("nltk.tokenize").NLTKWordTokenizer().tokenize
+    from eval.metrics import CMRC_PUNCTUATION
+    from tests.conftest import shared_data
+
+    def official(text):  # mixed_segmentation(text, rm_punc=True), with NLTK's tokenizer
+        segments, run = [], ""
+        for char in text.lower().strip():
+            if char in CMRC_PUNCTUATION:
+                continue
+            if re.search(r"[\u4e00-\u9fa5]", char):
+                segments += nltk_tokenize(run) if run else []
+                run = ""
+                segments.append(char)
+            else:
+                run += char
+        return segments + (nltk_tokenize(run) if run else [])
+
+    queries = shared_data("cmrc2018-trial") / "queries.jsonl"
+    answers = [a for line in queries.read_text(encoding="utf-8").splitlines() if line.strip()
+               for a in json.loads(line)["metadata"]["answers"]]
+    assert len(answers) >= 1000
+    extra = ["don't stop", "it's 3.5% of $1,000.", 'say "hi" now', "wait... what?!", "长度为1—2毫米", "S.G. Tallentyre写作"]
+    assert [cmrc_segments(a) for a in answers + extra] == [official(a) for a in answers + extra]
+
+
+def test_answer_scores_follow_the_gold_answers_language():
+    assert is_chinese_answer(["4分钟"]) and not is_chinese_answer(["Paris", "1990"])
+    assert answer_f1("北京的大学", ["北京大学"]) == cmrc_f1("北京的大学", ["北京大学"])
+    assert answer_em("北 京", ["北京"]) == 0.0  # CMRC's EM, where SQuAD's per-character tokens would say 1
+    assert answer_em("the Eiffel Tower", ["Eiffel Tower"]) == exact_match("the Eiffel Tower", ["Eiffel Tower"]) == 1.0
+    assert answer_f1("Eiffel", ["Eiffel Tower"]) == token_f1("Eiffel", ["Eiffel Tower"])
