@@ -43,6 +43,11 @@ def streamlit_command(args: argparse.Namespace, config: Config) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",  # no "Deploy" button: this app runs locally
         "--server.fileWatcherType", "none",
+        # Streamlit runs a full gc.collect() after every script run, fragments included; with torch and the
+        # models in memory each takes ~0.5 s holding the GIL, so the streaming answer's redraws (a fragment,
+        # several a second) would starve the thread writing the answer. Python's generational collection
+        # still runs as usual.
+        "--runner.postScriptGC", "false",
     ]
 
 

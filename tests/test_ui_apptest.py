@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.ui.chat_store import ChatStore, StoredChat, chats_dir, valid_chat_id
+from app.ui.chat_store import ChatStore, StoredChat, chats_dir, valid_id
 from app.ui.resources import conversations, job_runner
 from app.ui.turn import Turn
 from generation.grounding import ABSTAIN_EN, CitationChecker
@@ -297,9 +297,9 @@ def test_abstains_without_asking_the_llm_and_marks_passages_low_relevance(small_
 def test_chats_survive_a_reload_and_are_listed_to_reopen(small_index):
     at = ask(app(), "What do penguins eat?")
     first_id = at.session_state["chat_id"]
-    assert at.query_params["chat"] == first_id
+    assert at.query_params["chat"] == first_id and at.query_params["browser"] == at.session_state["browser_id"]
     reloaded = AppTest.from_file(MAIN, default_timeout=120)  # a new session that has only the URL
-    reloaded.query_params["chat"] = first_id
+    reloaded.query_params.update(at.query_params)
     reloaded.run()
     assert [m.value for m in reloaded.chat_message[0].markdown] == ["What do penguins eat?"]
     assert "cannot reach the LLM server" in reloaded.warning[0].value
@@ -320,16 +320,24 @@ def test_malformed_chat_id_in_the_url_opens_a_new_chat(ui_env):
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.query_params["chat"] = "../../secrets"
     at.run()
-    assert not at.exception and valid_chat_id(at.session_state["chat_id"])
+    assert not at.exception and valid_id(at.session_state["chat_id"])
     assert at.query_params["chat"] == at.session_state["chat_id"]
+
+
+def chat_list(at: AppTest) -> list[str]:
+    """The titles of the chats the sidebar offers to reopen."""
+    return [b.label for b in at.sidebar.button if b.key.startswith("open_chat_")]
 
 
 def test_sessions_do_not_share_chats(small_index):
     first, second = app(), app()
     ask(first, "What do penguins eat?")
     second.run()
-    assert len(turns(first)) == 1
+    assert len(turns(first)) == 1 and chat_list(first) == ["What do penguins eat?"]
     assert turns(second) == [] and not second.chat_message
+    assert chat_list(second) == []  # another browser is not offered the first one's chats
+    first.switch_page("views/documents.py").run()  # the URL loses its query on another page...
+    assert first.query_params["browser"] == first.session_state["browser_id"]  # ...but the browser id is put back
 
 
 def test_chat_with_real_llm_streams_answer_and_shows_sources(small_index, vllm_url, monkeypatch):  # noqa: F811

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.ui.chat_store import INTERRUPTED, ChatStore, StoredChat, valid_chat_id
+from app.ui.chat_store import INTERRUPTED, ChatStore, StoredChat, valid_id
 from app.ui.citations import highlighted_html, preview, support_spans, supporting_claims
 from app.ui.conversation import Conversations
 from app.ui.jobs import JobBusy, JobRunner
@@ -113,12 +113,12 @@ def test_stored_chat_reads_back_whole_and_an_interrupted_turn_as_stopped(tmp_pat
     turns = [Turn(1, "q1", "They eat krill [1].", [hit], [1], {"total": 9.0}, (10, 5), checked=[checked],
                   grounded=True),
              Turn(2, "q2", "Half an ans", [hit], state="answering")]
-    store.save(StoredChat("stored-chat-1", "q1", 1.0, turns))
+    store.save(StoredChat("stored-chat-1", "q1", 1.0, turns, owner="browser-aaaa"))
     again = store.load("stored-chat-1")
     assert again.turns[0] == turns[0]
     interrupted = again.turns[1]
     assert (interrupted.state, interrupted.text, interrupted.problem) == ("stopped", "Half an ans", INTERRUPTED)
-    assert [c.id for c in store.recent()] == ["stored-chat-1"]
+    assert again.owner == "browser-aaaa"
     assert store.load("no-such-chat") is None
     store.path("broken-chat-1").write_text("{not json")
     assert store.load("broken-chat-1") is None  # the chat starts empty...
@@ -126,9 +126,22 @@ def test_stored_chat_reads_back_whole_and_an_interrupted_turn_as_stopped(tmp_pat
     assert not store.path("broken-chat-1").exists()  # ...and its next save cannot overwrite what was there
 
 
+def test_each_browser_lists_only_its_own_chats(tmp_path):
+    chats = Conversations(ChatStore(tmp_path / "chats"))
+    mine, theirs = chats.get("chat-mine-1", owner="browser-mine"), chats.get("chat-theirs-1", owner="browser-them")
+    mine.ask("What do penguins eat?", None)
+    theirs.ask("What is my salary?", None)
+    chats.get("chat-mine-2", owner="browser-mine").ask("And pandas?", None)
+    chats.get("chat-mine-1", owner="browser-them")  # opened by its link elsewhere: still not theirs
+    assert [c.title for c in chats.store.recent("browser-mine")] == ["And pandas?", "What do penguins eat?"]
+    assert [c.title for c in chats.store.recent("browser-them")] == ["What is my salary?"]
+    assert [c.id for c in chats.store.recent("browser-mine", limit=1)] == ["chat-mine-2"]
+    assert chats.store.recent("") == [] and chats.store.recent("browser-nobody") == []
+
+
 @pytest.mark.parametrize("chat_id", ["../../etc/passwd", "a/b", "x", "", "chat.json", None])
 def test_chat_ids_from_the_url_never_name_another_file(chat_id):
-    assert not valid_chat_id(chat_id)
+    assert not valid_id(chat_id)
     with pytest.raises(ValueError):
         ChatStore(Path("/tmp")).path(chat_id)
 

@@ -8,7 +8,6 @@ generating the rest for nobody (and keeps a slot busy that the next question nee
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from typing import Iterator
@@ -38,9 +37,7 @@ def answer_turn(pipeline: AnswerPipeline, turn: Turn, history: list[Message], st
     except DeepragError as exc:
         turn.problem = str(exc)
     finally:
-        events.close()
-    if not completed:
-        _release_abandoned_streams()
+        events.close()  # a stopped answer's HTTP stream closes with it (generation/llm.py)
     return completed
 
 
@@ -57,11 +54,3 @@ def _follow(events: Iterator[Event], turn: Turn, stop: threading.Event) -> bool:
         elif isinstance(event, Finished):
             turn.finish(event.answer)
     return True
-
-
-def _release_abandoned_streams() -> None:
-    """Close the HTTP stream of the generation just abandoned. The openai SDK's Stream holds its own iterator
-    (a reference cycle), so closing the generators above does not free it, and only its finaliser closes the
-    response; a collection runs that finaliser now (about 0.5 s, on this thread, and only after a Stop).
-    Needed until generation/llm.py closes the Stream itself when its generator is closed."""
-    gc.collect()

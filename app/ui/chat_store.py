@@ -2,7 +2,8 @@
 
 One JSON file per chat, ``user_data_dir()/chats/<id>.json``, written atomically (ground.files) after every
 question and every finished answer. The id travels in the page's URL (``?chat=<id>``), so it is checked
-against a strict pattern before it names a file. A turn saved while it was still being answered (the server
+against a strict pattern before it names a file. Each chat records its owner, the browser that started it
+(app/ui/chat_session.py), so the sidebar lists a user's own chats and nobody else's. A turn saved while it was still being answered (the server
 stopped meanwhile) is read back as stopped: nothing is answering it any more.
 """
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 TITLE_CHARS = 80
-_CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 INTERRUPTED = "the server stopped before this answer was finished"
 
 
@@ -37,14 +38,14 @@ def chats_dir() -> Path:
     return user_data_dir() / "chats"
 
 
-def new_chat_id() -> str:
-    """A fresh, unguessable id (16 URL-safe characters)."""
+def new_id() -> str:
+    """A fresh, unguessable id (16 URL-safe characters) for a chat or a browser (app/ui/chat_session.py)."""
     return secrets.token_urlsafe(12)
 
 
-def valid_chat_id(value: object) -> bool:
-    """Whether ``value`` (from the URL: untrusted) can name a chat file: no separators, no dots."""
-    return isinstance(value, str) and bool(_CHAT_ID.match(value))
+def valid_id(value: object) -> bool:
+    """Whether ``value`` (from the URL: untrusted) is an id that can name a chat file: no separators, no dots."""
+    return isinstance(value, str) and bool(_ID.match(value))
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class StoredChat:
     title: str
     created: float
     turns: list[Turn]
+    owner: str = ""  # the browser id that started it; "" = listed to nobody (still opened by its URL)
 
 
 class ChatStore:
@@ -72,7 +74,7 @@ class ChatStore:
         self.directory = directory
 
     def path(self, chat_id: str) -> Path:
-        if not valid_chat_id(chat_id):
+        if not valid_id(chat_id):
             raise ValueError(f"not a chat id: {chat_id!r}")
         return self.directory / f"{chat_id}.json"
 
@@ -80,7 +82,7 @@ class ChatStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_json_atomically(self.path(chat.id), {
             "version": FORMAT_VERSION, "id": chat.id, "title": chat.title, "created": chat.created,
-            "updated": time.time(), "turns": [turn_to_dict(turn) for turn in chat.turns],
+            "owner": chat.owner, "updated": time.time(), "turns": [turn_to_dict(turn) for turn in chat.turns],
         })
 
     def load(self, chat_id: str) -> StoredChat | None:
@@ -94,22 +96,26 @@ class ChatStore:
             return None
         try:
             turns = [turn_from_dict(item) for item in data["turns"]]
-            return StoredChat(chat_id, str(data.get("title", "")), float(data.get("created", 0.0)), turns)
+            return StoredChat(chat_id, str(data.get("title", "")), float(data.get("created", 0.0)), turns,
+                              str(data.get("owner", "")))
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("cannot read chat %s (%s: %s)", chat_id, type(exc).__name__, exc)
             self._set_aside(path)
             return None
 
-    def recent(self, limit: int = 20) -> list[ChatSummary]:
-        """The ``limit`` most recently changed chats, newest first (only those files are read)."""
-        if not self.directory.is_dir():
+    def recent(self, owner: str, limit: int = 20) -> list[ChatSummary]:
+        """The ``limit`` most recently changed chats of ``owner``, newest first (files are read newest first
+        until that many are found)."""
+        if not owner or not self.directory.is_dir():
             return []
-        paths = [p for p in self.directory.glob("*.json") if valid_chat_id(p.stem)]
+        paths = [p for p in self.directory.glob("*.json") if valid_id(p.stem)]
         paths.sort(key=_mtime, reverse=True)
-        found = []
-        for path in paths[:limit]:
+        found: list[ChatSummary] = []
+        for path in paths:
+            if len(found) == limit:
+                break
             data = self._read(path)
-            if data is not None and isinstance(data.get("turns"), list):
+            if data is not None and data.get("owner") == owner and isinstance(data.get("turns"), list):
                 found.append(ChatSummary(path.stem, str(data.get("title") or "(untitled)"),
                                          float(data.get("updated", 0.0)), len(data["turns"])))
         return found

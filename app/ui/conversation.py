@@ -7,7 +7,8 @@ redraws what the thread has written so far; every turn is kept and saved, and a 
 is answered waits its turn. Stop ends the turn being answered and keeps its partial text.
 
 One `Conversation` per chat id per server process (`Conversations`), shared by every browser session that
-has the chat open: a reloaded page finds the answer still streaming. No Streamlit here.
+has the chat open: a reloaded page finds the answer still streaming. A new chat belongs to the browser that
+started it (its owner), whose chat list shows it. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 from typing import Callable
 
-from app.ui.chat_store import ChatStore, StoredChat, new_chat_id, title_for
+from app.ui.chat_store import ChatStore, StoredChat, title_for
 from app.ui.turn import Turn
 from generation.llm import Message
 
@@ -38,6 +39,7 @@ class Conversation:
         self.id = stored.id
         self.title = stored.title
         self.created = stored.created
+        self.owner = stored.owner
         self.turns: list[Turn] = stored.turns
         self._store = store
         self._jobs: dict[int, Job] = {}  # turn number → how to answer it
@@ -100,7 +102,7 @@ class Conversation:
         """Write the whole chat; serialised, so an older copy never lands after a newer one."""
         with self._save_lock:
             try:
-                self._store.save(StoredChat(self.id, self.title, self.created, turns))
+                self._store.save(StoredChat(self.id, self.title, self.created, turns, self.owner))
             except OSError as exc:  # a full disk must not end the answer; the chat stays in memory
                 log.warning("could not save chat %s: %s", self.id, exc)
 
@@ -133,12 +135,10 @@ class Conversations:
         self._open: dict[str, Conversation] = {}
         self._lock = threading.Lock()
 
-    def get(self, chat_id: str) -> Conversation:
+    def get(self, chat_id: str, owner: str = "") -> Conversation:
+        """The chat ``chat_id``; one not stored yet starts empty, owned by ``owner`` (the browser asking)."""
         with self._lock:
             if chat_id not in self._open:
-                stored = self.store.load(chat_id) or StoredChat(chat_id, "", time.time(), [])
+                stored = self.store.load(chat_id) or StoredChat(chat_id, "", time.time(), [], owner)
                 self._open[chat_id] = Conversation(stored, self.store)
             return self._open[chat_id]
-
-    def new(self) -> Conversation:
-        return self.get(new_chat_id())

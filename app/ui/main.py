@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 
 import streamlit as st
-from streamlit import config as streamlit_config
 
 from ground.config import ConfigError, load_config
 from app.logs import configure_logging
 from app.ui.chat_list import render_chat_list
+from app.ui.chat_session import browser_id
 from app.ui.access import require_access
 from app.ui.sidebar import render_sidebar
 
@@ -23,13 +23,6 @@ HERE = Path(__file__).parent
 
 configure_logging()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Streamlit runs a full gc.collect() after every script run, fragments included; with torch and the models in
-# memory each takes ~0.5 s holding the GIL, so the streaming answer's redraws (a fragment, several a second)
-# would starve the thread writing the answer. Python's own generational collection still runs as usual.
-# (Belongs on the `streamlit run` command line, app/cli_ui.py: --runner.postScriptGC false.)
-if streamlit_config.get_option("runner.postScriptGC"):
-    streamlit_config.set_option("runner.postScriptGC", False)
-
 st.set_page_config(page_title="deeprag", page_icon="📚", layout="wide")
 
 try:
@@ -47,6 +40,7 @@ pages = [
     st.Page(HERE / "views" / "benchmarks.py", title="Benchmarks", icon="📊", url_path="benchmarks"),
 ]
 page = st.navigation(pages)
+browser_id()  # on every page: navigating drops the URL's query, and a reload must find this browser's chats
 if page is chat_page:
     with st.sidebar:
         render_chat_list()
