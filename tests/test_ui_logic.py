@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,22 @@ def test_each_browser_lists_only_its_own_chats(tmp_path):
     assert [c.title for c in chats.store.recent("browser-them")] == ["What is my salary?"]
     assert [c.id for c in chats.store.recent("browser-mine", limit=1)] == ["chat-mine-2"]
     assert chats.store.recent("") == [] and chats.store.recent("browser-nobody") == []
+
+
+def test_a_chat_nobody_holds_is_dropped_and_reopened_whole(tmp_path):
+    chats = Conversations(ChatStore(tmp_path / "chats"))
+    empty = weakref.ref(chats.get("chat-empty-1", owner="browser-mine"))  # a page load that asked nothing
+    assert empty() is None  # not kept for the life of the server
+    chat, job = chats.get("chat-kept-1", owner="browser-mine"), ScriptedJob(["Krill."])
+    chat.ask("What do penguins eat?", job)
+    while_answering = weakref.ref(chat)
+    del chat
+    assert chats.get("chat-kept-1") is while_answering()  # its answering thread holds it: one object for all
+    job.release.release()
+    wait_until(lambda: while_answering() is None)  # answered and let go of
+    again = chats.get("chat-kept-1")
+    assert [(t.question, t.text, t.state) for t in again.turns] == [("What do penguins eat?", "Krill.", "done")]
+    assert again.owner == "browser-mine" and again.title == "What do penguins eat?"
 
 
 @pytest.mark.parametrize("chat_id", ["../../etc/passwd", "a/b", "x", "", "chat.json", None])

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import threading
 import time
+import weakref
 from typing import Callable
 
 from app.ui.chat_store import ChatStore, StoredChat, title_for
@@ -64,7 +65,7 @@ class Conversation:
                 self.title = title_for(question)
             if job is not None:
                 self._jobs[turn.number] = job
-                if self._worker is None or not self._worker.is_alive():
+                if self._worker is None:
                     self._worker = threading.Thread(target=self._work, name=f"deeprag-chat-{self.id}", daemon=True)
                     self._worker.start()
         self.save()
@@ -111,6 +112,9 @@ class Conversation:
             with self._lock:
                 turn = next((t for t in self.turns if t.state == "queued"), None)
                 if turn is None:
+                    # Under the lock: a question asked from now on starts a new worker. (Asking whether this
+                    # thread is still alive would not do: it is, for a moment after this return.)
+                    self._worker = None
                     return
                 job = self._jobs.pop(turn.number)
                 self._stop.clear()
@@ -128,17 +132,21 @@ class Conversation:
 
 
 class Conversations:
-    """Every chat this server process has opened, by id; a chat not opened yet is read from the store."""
+    """The chats in use in this server process, by id. While anything holds a chat (a page drawing it, its
+    answering thread, a Stop button) every session gets that one object; one nobody holds is dropped, since all
+    of it is on disk, and read from the store when it is next opened. So every page load opening a new, empty
+    chat does not leave one behind in memory for the life of the server."""
 
     def __init__(self, store: ChatStore):
         self.store = store
-        self._open: dict[str, Conversation] = {}
+        self._open: weakref.WeakValueDictionary[str, Conversation] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
 
     def get(self, chat_id: str, owner: str = "") -> Conversation:
         """The chat ``chat_id``; one not stored yet starts empty, owned by ``owner`` (the browser asking)."""
         with self._lock:
-            if chat_id not in self._open:
+            chat = self._open.get(chat_id)
+            if chat is None:
                 stored = self.store.load(chat_id) or StoredChat(chat_id, "", time.time(), [], owner)
-                self._open[chat_id] = Conversation(stored, self.store)
-            return self._open[chat_id]
+                chat = self._open[chat_id] = Conversation(stored, self.store)
+            return chat
