@@ -3,8 +3,8 @@
 One JSON file per chat, ``user_data_dir()/chats/<id>.json``, written atomically (ground.files) after every
 question and every finished answer. The id travels in the page's URL (``?chat=<id>``), so it is checked
 against a strict pattern before it names a file. Each chat records its owner, the browser that started it
-(app/ui/chat_session.py), so the sidebar lists a user's own chats and nobody else's. A turn saved while it was still being answered (the server
-stopped meanwhile) is read back as stopped: nothing is answering it any more.
+(app/ui/chat_session.py), so the sidebar lists a user's own chats and nobody else's. A turn saved while it was
+still being answered (the server stopped meanwhile) is read back as stopped: nothing is answering it any more.
 """
 
 from __future__ import annotations
