@@ -34,6 +34,7 @@ FLAG_KEYS = {
     "reranker": "retrieval.reranker_model",
     "serve_host": "serve.host",
     "serve_port": "serve.port",
+    "serve_api_key": "serve.api_key",
     "base_url": "llm.base_url",
     "llm_model": "llm.model",
     "passage_text": "prompt.passage_text",

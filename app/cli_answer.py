@@ -27,6 +27,11 @@ def register(sub: "argparse._SubParsersAction") -> None:
     serve.add_argument("--preset", help="preset name (see --list) or any model name / folder; default: serve.preset")
     serve.add_argument("--host", dest="serve_host", help="bind address (default: serve.host, 127.0.0.1)")
     serve.add_argument("--port", dest="serve_port", type=int, help="port (default: serve.port, 8000)")
+    serve.add_argument("--api-key", dest="serve_api_key", metavar="KEY",
+                       help="key vLLM asks every /v1 request for (serve.api_key; DEEPRAG_SERVE__API_KEY keeps it "
+                            "out of `ps`); clients send it as llm.api_key")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback --host without an API key: anyone who reaches the port may use it")
     serve.add_argument("--vllm-args", type=vllm_flags, default=(),
                        help="extra vLLM flags, one quoted string; they override the preset's")
     serve.add_argument("--dry-run", action="store_true", help="print the exact command instead of running it")
@@ -64,11 +69,23 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         chosen = preset if args.preset and preset.device == "gpu" else None
         print(plan.render(plan.make_plan(args.gpus, args.context, args.model_config, chosen)))
         return 0
-    from app.serve.launcher import server_for_preset
+    from app.exposure import require_protection
+    from app.serve.launcher import API_KEY_ENV, server_for_preset
 
+    api_key = settings.api_key.get_secret_value()
+    # Before anything is provisioned or started: a refusal leaves nothing behind.
+    open_to_all = require_protection(
+        "vLLM would answer", "serve.host", settings.host, protected=bool(api_key), insecure=args.insecure,
+        fix="set an API key (--api-key KEY, serve.api_key or DEEPRAG_SERVE__API_KEY; clients send the same "
+            "value as llm.api_key)",
+    )
+    if open_to_all:
+        print(f"deeprag: warning: vLLM on {settings.host} answers anyone who reaches port {settings.port} "
+              "(--insecure, no API key)", file=sys.stderr)
     server = server_for_preset(settings, preset, args.vllm_args, dry_run=args.dry_run)
     if args.dry_run:
-        print(presets.shell_command(server.argv, server.env))
+        env = {**server.env, **({API_KEY_ENV: "<serve.api_key>"} if api_key else {})}  # the key itself is not shown
+        print(presets.shell_command(server.argv, env))
         if preset.notes:
             print(f"# {preset.notes}")
         return 0
@@ -79,7 +96,19 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         print(f"starting vLLM ({preset.name}); log: {server.log_path}", file=sys.stderr)
         server.wait_healthy(settings.startup_timeout_s)
         print(f"vLLM is serving {preset.served_name} at {server.url}  (Ctrl-C stops it)", flush=True)
+        if api_key:
+            print(_client_key_line(api_key, config.llm.api_key), flush=True)
         return server.wait()
+
+
+def _client_key_line(api_key: str, client_key: str) -> str:
+    """How clients get in: vLLM answers /v1 requests without serve.api_key with 401, and deeprag's own client
+    sends llm.api_key, so the two must be the same value."""
+    line = ("it asks every /v1 request for serve.api_key: set llm.api_key to the same value (DEEPRAG_LLM__API_KEY, "
+            "or api_key under [llm] in deeprag.toml) wherever deeprag ask or deeprag ui talk to it")
+    if client_key != api_key:
+        line += "; this configuration's llm.api_key differs, so its deeprag ask would get 401"
+    return line
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:

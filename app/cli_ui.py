@@ -25,6 +25,9 @@ def register(sub: "argparse._SubParsersAction") -> None:
     ui.add_argument("--host", dest="ui_host", help="address to listen on (default: ui.host, 127.0.0.1)")
     ui.add_argument("--port", dest="ui_port", type=int, help="port (default: ui.port, 8501)")
     ui.add_argument("--headless", action="store_true", help="do not open a browser window")
+    ui.add_argument("--insecure", action="store_true",
+                    help="allow a non-loopback --host without ui.access_token: anyone who reaches the port may read, "
+                         "upload and delete documents")
     ui.set_defaults(handler=cmd_ui)
 
 
@@ -40,6 +43,11 @@ def streamlit_command(args: argparse.Namespace, config: Config) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",  # no "Deploy" button: this app runs locally
         "--server.fileWatcherType", "none",
+        # Streamlit runs a full gc.collect() after every script run, fragments included; with torch and the
+        # models in memory each takes ~0.5 s holding the GIL, so the streaming answer's redraws (a fragment,
+        # several a second) would starve the thread writing the answer. Python's generational collection
+        # still runs as usual.
+        "--runner.postScriptGC", "false",
     ]
 
 
@@ -53,7 +61,27 @@ def launch(args: argparse.Namespace, config: Config) -> subprocess.Popen:
     return subprocess.Popen(streamlit_command(args, config), env=env)
 
 
+def check_access(args: argparse.Namespace, config: Config) -> None:
+    """Refuse (UnprotectedBind, exit 2, nothing started) a non-loopback ui.host without ui.access_token unless
+    --insecure; say once who can get in otherwise."""
+    from app.exposure import is_loopback, require_protection
+
+    has_token = bool(config.ui.access_token.get_secret_value())
+    open_to_all = require_protection(
+        "the app would read, upload and delete documents", "ui.host", config.ui.host, protected=has_token,
+        insecure=getattr(args, "insecure", False),
+        fix="set an access token (ui.access_token in the config file, or DEEPRAG_UI__ACCESS_TOKEN)",
+    )
+    if open_to_all:
+        print(f"deeprag: warning: the UI on {config.ui.host} is open to anyone who reaches port {config.ui.port} "
+              "(--insecure, no access token)", file=sys.stderr)
+    elif has_token and not is_loopback(config.ui.host):
+        print("deeprag: the UI asks each browser session for ui.access_token; give it only to people who may read "
+              "and change the documents", file=sys.stderr)
+
+
 def cmd_ui(args: argparse.Namespace, config: Config) -> int:
+    check_access(args, config)
     process = launch(args, config)
     try:
         return process.wait()

@@ -127,16 +127,18 @@ class LLMClient:
     def stream(self, messages: list[Message], max_tokens: int | None = None) -> Iterator[str | Usage]:
         """Yield text deltas as they arrive, then one `Usage` at the end."""
         usage = Usage()
-        with self._errors():
-            chunks = self._client.chat.completions.create(
-                model=self.model.name,
-                messages=messages,
-                temperature=self.config.temperature,
-                max_tokens=max_tokens or self.config.max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            finished = False
+        finished = False
+        # The stream is closed however reading ends, also when the caller stops early (the chat's Stop closes
+        # this generator): an abandoned stream left open would keep the server generating for nobody. The SDK's
+        # Stream holds a reference cycle, so without this its response waits for a full garbage collection.
+        with self._errors(), self._client.chat.completions.create(
+            model=self.model.name,
+            messages=messages,
+            temperature=self.config.temperature,
+            max_tokens=max_tokens or self.config.max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        ) as chunks:
             for chunk in chunks:
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)

@@ -21,7 +21,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
+                      ValidationInfo, field_validator)
 from pydantic_settings import EnvSettingsSource, NoDecode, TomlConfigSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -73,6 +74,22 @@ def _language_codes(value: Any) -> Any:
 Languages = Annotated[tuple[str, ...] | None, NoDecode, BeforeValidator(_comma_separated),
                       AfterValidator(_language_codes)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Shortest API key or access token accepted: long enough that guessing it over the network is hopeless.
+MIN_SECRET_CHARS = 16
+
+
+def _strong_or_empty(secret: SecretStr) -> SecretStr:
+    value = secret.get_secret_value()
+    if value and (len(value) < MIN_SECRET_CHARS or value != value.strip()):
+        raise ValueError(
+            f"it must be empty (no access control) or at least {MIN_SECRET_CHARS} characters without surrounding "
+            "spaces; make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
+    return secret
+
+
+# An access secret: empty = none. SecretStr keeps it out of `deeprag config`, run records and reprs.
+Secret = Annotated[SecretStr, Field(default_factory=lambda: SecretStr("")), AfterValidator(_strong_or_empty)]
 
 
 class Section(BaseModel):
@@ -189,10 +206,15 @@ class GroundingConfig(Section):
 
 
 class UIConfig(Section):
-    """The Streamlit app (`deeprag ui`): where it listens and where uploads are kept."""
+    """The Streamlit app (`deeprag ui`): where it listens, who may use it, and where uploads are kept.
+
+    ``access_token``: when set, the app asks every browser session for it before showing anything; `deeprag ui`
+    refuses a non-loopback ``host`` without one (unless --insecure), since the app reads, uploads and deletes
+    documents for whoever reaches it."""
 
     host: str = Field("127.0.0.1", min_length=1)
     port: Port = 8501
+    access_token: Secret
     upload_dir: Path | None = None  # None = user_data_dir()/uploads; uploaded files stay there (the index keys on paths)
 
 
@@ -207,12 +229,17 @@ class LLMConfig(Section):
 
 
 class ServeConfig(Section):
-    """How `deeprag serve` starts vLLM. vLLM runs from its own venv because its pins are strict."""
+    """How `deeprag serve` starts vLLM. vLLM runs from its own venv because its pins are strict.
+
+    ``api_key``: vLLM's own API key (it answers /v1 requests without it with 401); clients send it as
+    ``llm.api_key``, so the two must match. `deeprag serve` refuses a non-loopback ``host`` without one (unless
+    --insecure): vLLM would serve anyone who reaches the port."""
 
     preset: str = Field("cpu-small", min_length=1)  # a preset name (`deeprag serve --list`) or any model name / folder
     venv: Path | None = None  # None = user_data_dir()/vllm-venv, created by scripts/install-vllm.sh
     host: str = Field("127.0.0.1", min_length=1)
     port: Port = 8000
+    api_key: Secret
     cpu_kvcache_gib: int = Field(4, ge=1)  # VLLM_CPU_KVCACHE_SPACE for the CPU build
     startup_timeout_s: float = Field(600.0, gt=0)
 
@@ -243,6 +270,9 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
+
+# Settings whose values are never printed, not even in a refusal.
+SECRET_KEYS = frozenset({"serve.api_key", "ui.access_token", "llm.api_key"})
 
 # Section class → its key in Config ("retrieval"), so a refused change to a section names the full key.
 _SECTION_NAMES = {info.annotation: name for name, info in Config.model_fields.items() if isinstance(info.annotation, type)
@@ -324,7 +354,8 @@ def _describe(error: Mapping[str, Any], sources: list[tuple[str, dict[str, Any]]
         return f"unknown setting '{key}' in {origin}; `deeprag config` lists every setting"
     reason = str(error["msg"])
     reason = reason[len("Value error, "):] if reason.startswith("Value error, ") else reason
-    shown = f" = {error['input']!r}" if not isinstance(error["input"], Mapping) else ""
+    secret = key in SECRET_KEYS  # a refused secret is still someone's secret: never echoed
+    shown = f" = {error['input']!r}" if not isinstance(error["input"], Mapping) and not secret else ""
     return f"{key}{shown} in {origin} is refused: {reason[0].lower()}{reason[1:]}"
 
 

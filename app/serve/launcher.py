@@ -7,6 +7,7 @@ stops the child in order; `stop()` signals the whole group, which also ends any 
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import json
 import logging
 import os
@@ -25,6 +26,9 @@ from app.serve.venv import venv_dir, venv_python
 from ground.errors import DeepragError
 
 log = logging.getLogger(__name__)
+
+# vLLM reads its API key from this variable when --api-key is not given (vllm/envs.py).
+API_KEY_ENV = "VLLM_API_KEY"
 
 
 class ServerStartFailed(DeepragError):
@@ -45,14 +49,17 @@ def is_healthy(root_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def warm_up(base_url: str, model: str, timeout_s: float = 300.0) -> float | None:
+def warm_up(base_url: str, model: str, timeout_s: float = 300.0, api_key: str = "") -> float | None:
     """Send one tiny chat request (one token out) to the OpenAI-compatible server at ``base_url`` (…/v1), so
     that the first real question does not pay for what a server does on its first request; the seconds it
-    took, or None (with a warning, never an exception) when it failed: the server may still serve."""
+    took, or None (with a warning, never an exception) when it failed: the server may still serve.
+    ``api_key``: the server's key, where it has one (vLLM answers /v1 without it with 401)."""
     body = {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1, "temperature": 0}
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(
-        f"{base_url.rstrip('/')}/chat/completions", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        f"{base_url.rstrip('/')}/chat/completions", data=json.dumps(body).encode(), headers=headers, method="POST",
     )
     started = time.perf_counter()
     try:
@@ -78,16 +85,32 @@ def _error_body(exc: Exception) -> str:
         return ""
 
 
+def connect_host(host: str) -> str:
+    """The address to reach a server bound to ``host`` from this machine, as a URL writes it: a wildcard bind
+    (0.0.0.0, ::) is reached on loopback, and an IPv6 address goes in brackets."""
+    name = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return name  # a host name
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
 class VllmServer:
     """One vLLM child process. Use as a context manager so it is stopped however the block ends."""
 
     def __init__(self, argv: list[str], env: dict[str, str], host: str, port: int, log_path: Path,
-                 served_name: str = ""):
+                 served_name: str = "", api_key: str = ""):
         self.argv = argv
         self.env = env
-        self.root_url = f"http://{host}:{port}"
+        self.root_url = f"http://{connect_host(host)}:{port}"
         self.log_path = log_path
         self.served_name = served_name  # the model name clients ask for; empty = no warm-up request
+        # vLLM's API key, handed over as VLLM_API_KEY in the child's environment only: on the command line
+        # (vLLM's --api-key) every user of the machine could read it in `ps`. Not in ``env``, which is printed.
+        self.api_key = api_key
         self._process: subprocess.Popen | None = None
 
     @property
@@ -105,7 +128,7 @@ class VllmServer:
         log_file = open(self.log_path, "wb")
         self._process = subprocess.Popen(
             self.argv,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **({API_KEY_ENV: self.api_key} if self.api_key else {})},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -128,7 +151,8 @@ class VllmServer:
                 )
             if is_healthy(self.root_url):
                 if self.served_name:
-                    warm_up(self.url, self.served_name, timeout_s=max(deadline - time.monotonic(), 60.0))
+                    warm_up(self.url, self.served_name, timeout_s=max(deadline - time.monotonic(), 60.0),
+                            api_key=self.api_key)
                 return
             time.sleep(1.0)
         self.stop()
@@ -186,4 +210,4 @@ def server_for_preset(config: ServeConfig, preset: Preset, extra: tuple[str, ...
     argv = server_argv(preset, str(python), str(model), config.host, config.port, extra)
     log_path = user_data_dir() / "logs" / f"vllm-{config.port}.log"
     return VllmServer(argv, server_env(preset, config.cpu_kvcache_gib), config.host, config.port, log_path,
-                      served_name=preset.served_name)
+                      served_name=preset.served_name, api_key=config.api_key.get_secret_value())

@@ -4,6 +4,10 @@ One `JobRunner` exists per server process (the UI keeps it in ``st.cache_resourc
 time: the index has a single writer anyway (ingest/index_dir.write_lock). A job ingests its files in small
 batches; each batch is a full `Ingestor.run`, which commits and publishes, so searchers see the first new
 documents as soon as their batch lands (`Searcher.refresh`) and the progress bar moves per batch.
+
+The runner also keeps the per-document status board (app/ui/doc_status.py): what is being ingested or deleted,
+and which files failed and why, until dismissed; and it counts finished jobs, so a page that drew its table
+before the last job ended knows to draw it again, however fast the job was.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
+from app.ui.doc_status import StatusBoard
+from app.ui.uploads import remove_upload
 from ground.config import Config
-from ingest.discovery import discover
+from ingest.discovery import absolute, discover
 from ingest.embedder import Embedder
 from ground.errors import DeepragError
 from ingest.models import SkippedFile
@@ -40,6 +46,8 @@ class Job:
 
     label: str
     total: int
+    index_dir: str = ""
+    sources: list[str] = field(default_factory=list)  # the paths it works on, as the index keys them
     done: int = 0
     state: State = "running"
     message: str = ""
@@ -76,6 +84,8 @@ class JobRunner:
         self._lock = threading.Lock()
         self._job: Job | None = None
         self._thread: threading.Thread | None = None
+        self.board = StatusBoard()
+        self.finished = 0  # jobs ended so far (done or failed)
 
     @property
     def current(self) -> Job | None:
@@ -90,11 +100,14 @@ class JobRunner:
         files = discover(paths, config.ingest.include, config.ingest.exclude)
         size = max(1, math.ceil(len(files) / MAX_STEPS))
         batches = [files[i:i + size] for i in range(0, len(files), size)]
-        return self._start(Job(label, total=len(files)), lambda job: self._ingest(config, batches, job))
+        job = Job(label, total=len(files), index_dir=_key(config), sources=[str(f) for f in files])
+        return self._start(job, lambda job: self._ingest(config, batches, job), "ingesting")
 
-    def delete(self, config: Config, sources: list[str], label: str) -> Job:
-        """Start removing the chunks of ``sources`` (paths as stored in the index)."""
-        return self._start(Job(label, total=len(sources)), lambda job: self._delete(config, sources, job))
+    def delete(self, config: Config, sources: list[str], label: str, uploads: Path | None = None) -> Job:
+        """Start removing the chunks of ``sources`` (paths as stored in the index). A source stored in the
+        ``uploads`` folder is deeprag's own copy of an upload: its file is deleted too."""
+        job = Job(label, total=len(sources), index_dir=_key(config), sources=list(sources))
+        return self._start(job, lambda job: self._delete(config, sources, job, uploads), "deleting")
 
     def wait(self, timeout: float | None = None) -> Job | None:
         thread = self._thread
@@ -102,10 +115,11 @@ class JobRunner:
             thread.join(timeout)
         return self._job
 
-    def _start(self, job: Job, work: Callable[[Job], None]) -> Job:
+    def _start(self, job: Job, work: Callable[[Job], None], state: Literal["ingesting", "deleting"]) -> Job:
         with self._lock:
             if self.busy:
                 raise JobBusy(f"'{self._job.label if self._job else 'a job'}' is still running; wait for it to finish")
+            self.board.mark(job.index_dir, job.sources, state)  # before the page draws its table
             self._job = job
             self._thread = threading.Thread(target=self._run, args=(job, work), name="deeprag-ingest", daemon=True)
             self._thread.start()
@@ -121,7 +135,10 @@ class JobRunner:
             log.exception("background job %s failed", job.label)
             job.message, job.state = f"unexpected {type(exc).__name__}: {exc}", "failed"
         finally:
+            if job.state == "failed":
+                self.board.fail_unfinished(job.index_dir, job.sources, job.message)
             job.finished = time.time()
+            self.finished += 1
 
     def _ingest(self, config: Config, batches: list[list[Path]], job: Job) -> None:
         ingestor = Ingestor.for_config(config, embedder=self._embedder_for(config))
@@ -132,11 +149,40 @@ class JobRunner:
             job.unchanged += summary.unchanged
             job.chunks += summary.chunks_embedded
             job.skipped.extend(summary.skipped)
+            failed = {skipped.path: skipped.reason for skipped in summary.skipped}
+            for path, reason in failed.items():
+                self.board.mark(job.index_dir, [path], "failed", reason)
+            self.board.clear(job.index_dir, [str(path) for path in batch if str(path) not in failed])
             job.done += len(batch)
 
-    def _delete(self, config: Config, sources: list[str], job: Job) -> None:
-        ingestor = Ingestor.for_config(config, embedder=self._embedder_for(config))
+    def _delete(self, config: Config, sources: list[str], job: Job, uploads: Path | None) -> None:
+        ingestor = Ingestor.for_config(config, embedder=LazyEmbedder(lambda: self._embedder_for(config)))
         for source in sources:
             job.chunks += ingestor.delete(source)
+            if uploads is not None:
+                remove_upload(source, uploads)  # after the index let go of it: a failed delete keeps the file
+            self.board.clear(job.index_dir, [source])
             job.removed += 1
             job.done += 1
+
+
+class LazyEmbedder:
+    """A delete job's embedder, loaded only if it is used. Deleting never embeds (the Ingestor takes the
+    dimension from the index's manifest), and loading a model into a fresh server process takes seconds,
+    minutes on a busy small machine, during which the delete would show no progress. (An ingestion loads it
+    first thing: resolving which model needs the manifest, which a new index only has once the writer has
+    begun.)"""
+
+    def __init__(self, load: Callable[[], Embedder]):
+        self._load = load
+        self._real: Embedder | None = None
+
+    def __getattr__(self, name: str):  # name, dimension, max_tokens, count_tokens, embed_passages, ...
+        if self._real is None:
+            self._real = self._load()
+        return getattr(self._real, name)
+
+
+def _key(config: Config) -> str:
+    """The status board's key for the index a job works on."""
+    return absolute(config.index_dir)

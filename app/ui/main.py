@@ -1,7 +1,8 @@
 """Entry point of the Streamlit app (`deeprag ui` runs `streamlit run` on this file).
 
-Every rerun: read the configuration, apply this session's sidebar settings, then run the chosen page. Pages
-read the result from ``st.session_state["config"]``.
+Every rerun: read the server's configuration, apply this session's sidebar settings, then run the chosen
+page. Pages read the result from ``st.session_state["config"]``. On the Chat page the sidebar starts with
+the chat list.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import streamlit as st
 
 from ground.config import ConfigError, load_config
 from app.logs import configure_logging
+from app.ui.chat_list import render_chat_list
+from app.ui.chat_session import browser_id
+from app.ui.access import require_access
 from app.ui.sidebar import render_sidebar
 
 HERE = Path(__file__).parent
 
 configure_logging()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 st.set_page_config(page_title="deeprag", page_icon="📚", layout="wide")
 
 try:
@@ -28,11 +31,18 @@ except ConfigError as exc:
     st.error(f"deeprag: {exc}")
     st.stop()
 
-st.session_state["config"] = render_sidebar(base_config)
+require_access(base_config.ui)  # with ui.access_token set, nothing below runs until the session has typed it
 
+chat_page = st.Page(HERE / "views" / "chat.py", title="Chat", icon="💬", url_path="chat", default=True)
 pages = [
-    st.Page(HERE / "views" / "chat.py", title="Chat", icon="💬", url_path="chat", default=True),
+    chat_page,
     st.Page(HERE / "views" / "documents.py", title="Documents", icon="📄", url_path="documents"),
     st.Page(HERE / "views" / "benchmarks.py", title="Benchmarks", icon="📊", url_path="benchmarks"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+browser_id()  # on every page: navigating drops the URL's query, and a reload must find this browser's chats
+if page is chat_page:
+    with st.sidebar:
+        render_chat_list()
+st.session_state["config"] = render_sidebar(base_config)
+page.run()

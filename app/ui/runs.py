@@ -49,6 +49,19 @@ def list_runs(runs_dir: Path) -> list[Run]:
     return sorted(runs, key=lambda run: (-run.modified, run.name))
 
 
+def default_runs(runs: list[Run], count: int = 1) -> list[Run]:
+    """The runs the page opens on: the newest ``count`` finished ones (``runs`` is newest first), topped up
+    with the newest unfinished ones where too few have finished. A run still writing, or one killed early, has
+    no metrics to show, so opening on it would show an empty page."""
+    finished = [run for run in runs if run.finished]
+    return (finished + [run for run in runs if not run.finished])[:count]
+
+
+def run_label(run: Run) -> str:
+    """A run's name as the pickers show it: unfinished ones say so."""
+    return run.name if run.finished else f"{run.name} (unfinished: no metrics.json yet)"
+
+
 def read_run(path: Path) -> Run:
     metrics = _read_json(path / "metrics.json")
     report = path / "report.md"

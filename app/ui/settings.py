@@ -1,27 +1,15 @@
-"""The sidebar's settings, kept in a small JSON file so they survive page reloads and restarts.
+"""The sidebar's settings for one browser session.
 
-The file holds only what the user changed in the UI; everything else comes from the normal configuration
-(app/config.py). A damaged file, or a value of the wrong type, is ignored key by key with a warning rather
-than stopping the app: settings are a convenience, not data.
+Every session starts from the server's configuration (load_config: defaults, deeprag.toml, DEEPRAG_*
+variables, `deeprag ui --index`) and keeps its changes in its own st.session_state. Nothing is written to
+disk: one shared settings file would make one user's change every later session's default.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from ground.config import MODES, Config, updated, user_data_dir
-from ground.files import write_json_atomically
-
-log = logging.getLogger(__name__)
-
-
-def settings_path() -> Path:
-    return user_data_dir() / "ui-settings.json"
+from ground.config import Config, updated
 
 
 @dataclass
@@ -69,51 +57,3 @@ class UISettings:
     def remember_index(self, index_dir: str) -> None:
         if index_dir not in self.known_indexes:
             self.known_indexes.append(index_dir)
-
-
-def load_settings(config: Config, path: Path | None = None) -> UISettings:
-    """Settings from ``path`` over the config's values."""
-    settings = UISettings.from_config(config)
-    path = path or settings_path()
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return settings
-    except (OSError, json.JSONDecodeError) as exc:
-        log.warning("ignoring UI settings file %s (%s); it is rewritten when a setting changes", path, exc)
-        return settings
-    if not isinstance(stored, dict):
-        log.warning("ignoring UI settings file %s: not a JSON object", path)
-        return settings
-    for item in dataclasses.fields(UISettings):
-        if item.name in stored:
-            value = _checked(item.name, stored[item.name], getattr(settings, item.name))
-            if value is not None:
-                setattr(settings, item.name, value)
-    if settings.mode not in MODES:
-        log.warning("ignoring stored retrieval mode %r; choose one of %s", settings.mode, ", ".join(MODES))
-        settings.mode = config.retrieval.mode
-    settings.remember_index(settings.index_dir)
-    return settings
-
-
-def save_settings(settings: UISettings, path: Path | None = None) -> None:
-    """Write atomically, so a crash never leaves half a file."""
-    path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(path, dataclasses.asdict(settings))
-
-
-def _checked(name: str, value: Any, default: Any) -> Any:
-    """``value`` if it has the default's type (ints are accepted for floats), else None with a warning."""
-    expected = type(default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is list:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    else:
-        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-    if not ok:
-        log.warning("ignoring stored UI setting %s = %r: expected %s", name, value, expected.__name__)
-        return None
-    return value

@@ -1,28 +1,24 @@
-"""The settings sidebar: index, retrieval and LLM settings, persisted to the user's settings file."""
+"""The settings sidebar: index, retrieval and LLM settings of this browser session (app/ui/settings.py), and
+the LLM light (app/ui/health.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
-from ground.config import MODES, Config
-from ground.errors import ConfigError
 from app.ui.resources import llm_health
-from app.ui.settings import UISettings, load_settings, save_settings
+from app.ui.settings import UISettings
+from ground.config import MODES, Config
+from ground.errors import ConfigError, DeepragError
 from ingest.index_dir import Manifest, open_docstore
-from ground.errors import DeepragError
 
 
 def render_sidebar(base_config: Config) -> Config:
-    """Draw the sidebar and return the configuration this session's pages should use."""
+    """Draw the sidebar and return the configuration this session's pages should use: the server's
+    configuration with this session's changes, which no other session sees."""
     if "settings" not in st.session_state:
-        settings = load_settings(base_config)
-        if os.environ.get("DEEPRAG_INDEX_DIR"):  # `deeprag ui --index DIR` wins over the remembered index
-            settings.index_dir = str(base_config.index_dir)
-            settings.remember_index(settings.index_dir)
-        st.session_state["settings"] = settings
+        st.session_state["settings"] = UISettings.from_config(base_config)
     settings: UISettings = st.session_state["settings"]
     for key, value in _widget_values(settings).items():
         st.session_state.setdefault(key, value)  # widgets are keyed and take their first value from here
@@ -48,9 +44,9 @@ def render_sidebar(base_config: Config) -> Config:
         st.number_input("Max answer tokens", 16, 8192, step=16, key="set_max_tokens")
         st.text_input("Endpoint", key="set_base_url")
         st.text_input("Model", key="set_model", placeholder="(first model the server lists)")
-        ok, line = llm_health(st.session_state["set_base_url"].strip(), st.session_state["set_model"].strip(),
-                              base_config.llm.api_key)
-        st.markdown(f"{'🟢 LLM ' + line if ok else '🔴 LLM unreachable'}", help=None if ok else line)
+        health = llm_health(st.session_state["set_base_url"].strip(), st.session_state["set_model"].strip(),
+                            base_config.llm.api_key)
+        st.markdown(health.light(), help=health.detail or None)
 
     chosen = UISettings(
         index_dir=st.session_state["set_index"],
@@ -65,7 +61,6 @@ def render_sidebar(base_config: Config) -> Config:
     )
     if chosen != settings:
         st.session_state["settings"] = settings = chosen
-        save_settings(settings)
     try:
         return settings.apply(base_config)
     except ConfigError as exc:  # e.g. an endpoint typed without http://: say so, keep the configured values
@@ -97,7 +92,6 @@ def _add_index() -> None:
     settings.index_dir = path
     st.session_state["set_index"] = path
     st.session_state["set_new_index"] = ""
-    save_settings(settings)
 
 
 def index_status(directory: Path) -> str:

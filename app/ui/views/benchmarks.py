@@ -1,4 +1,7 @@
-"""Benchmarks page: the runs `deeprag eval` wrote under eval.runs_dir, one at a time or two side by side."""
+"""Benchmarks page: the runs `deeprag eval` wrote under eval.runs_dir, one at a time or two side by side.
+
+It opens on the newest finished run (and compares the two newest finished ones): a run still writing, or one
+killed early, has no metrics.json, and the pickers label it unfinished."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from ground.config import Config
-from app.ui.runs import Run, compare, list_runs
+from app.ui.runs import Run, compare, default_runs, list_runs, run_label
 
 config: Config = st.session_state["config"]
 runs_dir = Path(config.eval.runs_dir)
@@ -35,6 +38,8 @@ st.dataframe(
     width="stretch",
 )
 by_name = {run.name: run for run in runs}
+names = list(by_name)
+opened = [names.index(run.name) for run in default_runs(runs, 2)]  # newest finished first
 
 
 def show_plots(run: Run) -> None:
@@ -44,7 +49,8 @@ def show_plots(run: Run) -> None:
 
 single, side_by_side = st.tabs(["One run", "Compare two runs"])
 with single:
-    run = by_name[st.selectbox("Run", list(by_name), key="bench_run")]
+    run = by_name[st.selectbox("Run", names, index=opened[0], key="bench_run",
+                               format_func=lambda name: run_label(by_name[name]))]
     if not run.finished:
         st.warning("This run has no metrics.json yet (still running, or stopped early).")
     metrics, report, plots, settings = st.tabs(["Metrics", "Report", "Plots", "Config"])
@@ -64,8 +70,9 @@ with side_by_side:
         st.info("Only one run so far; a comparison needs two.")
     else:
         left_col, right_col = st.columns(2)
-        a = by_name[left_col.selectbox("Run A", list(by_name), index=0, key="bench_a")]
-        b = by_name[right_col.selectbox("Run B", list(by_name), index=1, key="bench_b")]
+        label = lambda name: run_label(by_name[name])  # noqa: E731
+        a = by_name[left_col.selectbox("Run A", names, index=opened[1], key="bench_a", format_func=label)]
+        b = by_name[right_col.selectbox("Run B", names, index=opened[0], key="bench_b", format_func=label)]
         st.dataframe(compare(a, b), hide_index=True, width="stretch")
         with left_col:
             show_plots(a)

@@ -1,122 +1,255 @@
-"""Documents page: upload files, re-ingest a folder, see what is indexed, delete documents.
+"""Documents page: upload files, re-ingest a folder, see every document's status, preview and delete documents.
 
 Ingestion and deletion run in the process-wide background JobRunner, so the chat keeps answering from the
-last committed index meanwhile; a fragment polls the job once a second for the progress bar.
+last committed index meanwhile. A fragment polls the job once a second for the progress bar, and redraws the
+whole page (table and sidebar counts) whenever a job has ended since the page was drawn: compared by the
+runner's count of finished jobs, so a job that ends between two polls, or one another session started, is
+not missed (watching for a "running" state that a fast delete never showed is what left the table stale).
+
+What stays until dismissed: per-document failures, in the table (the runner's status board), and this
+session's upload messages (app/ui/notices.py). Buttons below the table act in callbacks, which Streamlit runs
+before the page script, so the table drawn in the same run already shows what they started.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
-from ground.config import Config
+from app.display import one_line
+from app.ui.doc_table import document_rows
 from app.ui.jobs import Job, JobBusy
+from app.ui.notices import notify, plain, render_notices
 from app.ui.resources import job_runner
-from app.ui.uploads import ALLOWED_SUFFIXES, UploadRejected, save_upload, upload_dir
-from ingest.docstore import FileRecord
+from app.ui.uploads import ALLOWED_SUFFIXES, NameTaken, UploadRejected, remove_upload, save_upload, upload_dir
+from ground.config import Config
 from ground.errors import DeepragError
+from ingest.discovery import absolute
+from ingest.docstore import FileRecord
 from ingest.index_dir import open_docstore
+
+PREVIEW_CHUNKS = 3
+MAX_FAILURE_LINES = 10  # failures spelled out below the table; the table has them all
+DRAWN_KEY = "documents_drawn_after_jobs"  # the runner's finished-job count when this page was last drawn
+PENDING_KEY = "pending_replacements"
+_pending_ids = itertools.count(1)
 
 config: Config = st.session_state["config"]
 runner = job_runner()
 index_dir = Path(config.index_dir)
+index_key = absolute(index_dir)
+uploads = upload_dir(config)
+st.session_state[DRAWN_KEY] = runner.finished  # before the index is read: a job ending later redraws the page
 
-st.title("Documents")
-st.caption(f"Index: `{index_dir}`")
+
+@dataclass(frozen=True)
+class PendingReplacement:
+    """An upload whose name a different file already has, kept until the user says replace or keep."""
+
+    id: int
+    name: str
+    data: bytes
+    path: Path
+
+
+def _read_records() -> dict[str, FileRecord]:
+    if not (index_dir / "manifest.json").exists():
+        return {}
+    docstore = open_docstore(index_dir)
+    try:
+        return docstore.files()
+    finally:
+        docstore.close()
+
+
+def _start(start: Callable[[], Job]) -> None:
+    """Run ``start()`` (which begins a job); why it could not stays on the page as a notice."""
+    try:
+        start()
+    except JobBusy as exc:
+        notify("warning", str(exc))
+    except DeepragError as exc:
+        notify("error", str(exc))
+
+
+def _ingest(paths: list[Path], label: str) -> None:
+    _start(lambda: runner.ingest(config, paths, label))
+
+
+def _receive(files: list) -> None:
+    """Save each uploaded file (or say why not, or hold it for a replace question), then ingest the saved."""
+    saved: list[Path] = []
+    for upload in files:
+        data = upload.getvalue()
+        try:
+            result = save_upload(upload.name, data, uploads, config.ingest.max_file_mb)
+        except UploadRejected as exc:  # one bad file does not stop the rest
+            notify("error", str(exc))
+            continue
+        except NameTaken as exc:
+            st.session_state.setdefault(PENDING_KEY, []).append(
+                PendingReplacement(next(_pending_ids), upload.name, data, exc.path))
+            continue
+        if result.renamed:
+            notify("info", f"{one_line(upload.name)} was saved as {result.path.name}: uploaded names are reduced "
+                           "to one plain file name (no folders, no leading dots or reserved characters)")
+        saved.append(result.path)
+    if saved:
+        _ingest(saved, f"Ingesting {len(saved)} uploaded file(s)")
+
+
+def _replace_confirmed() -> None:
+    """Callback: replace the ticked files and ingest them; keep the others as they are."""
+    replaced: list[Path] = []
+    for item in st.session_state.pop(PENDING_KEY, []):
+        if not st.session_state.get(f"replace-{item.id}"):
+            notify("info", f"Kept the existing {item.path.name}; the new {one_line(item.name)} was not saved")
+            continue
+        try:
+            replaced.append(save_upload(item.name, item.data, uploads, config.ingest.max_file_mb, replace=True).path)
+        except DeepragError as exc:
+            notify("error", str(exc))
+    if replaced:
+        _ingest(replaced, f"Replacing {len(replaced)} uploaded file(s)")
+
+
+def _replace_cancelled() -> None:
+    for item in st.session_state.pop(PENDING_KEY, []):
+        notify("info", f"Kept the existing {item.path.name}; the new {one_line(item.name)} was not saved")
+
+
+def _ask_about_replacements() -> None:
+    pending: list[PendingReplacement] = st.session_state.get(PENDING_KEY, [])
+    if not pending:
+        return
+    with st.container(border=True):
+        st.warning("A different file is already uploaded under each of these names. Tick the ones to replace: "
+                   "the new content then replaces the old in the index.")
+        for item in pending:
+            st.checkbox(plain(f"Replace {item.path.name} ({_size_and_age(item.path)}) with the new file "
+                              f"({len(item.data) / 1024:.1f} KB)"), key=f"replace-{item.id}")
+        left, right = st.columns(2)
+        left.button("Replace ticked files and ingest", on_click=_replace_confirmed, disabled=runner.busy,
+                    help="Waits for the running job" if runner.busy else None)
+        right.button("Keep the existing files", on_click=_replace_cancelled)
+
+
+def _size_and_age(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return "gone"
+    when = dt.datetime.fromtimestamp(stat.st_mtime).strftime("%Y-%m-%d %H:%M")
+    return f"{stat.st_size / 1024:.1f} KB, uploaded {when}"
+
+
+def _delete_chosen() -> None:
+    """Callback: delete the chosen documents (and the stored copies of uploaded ones)."""
+    chosen = list(st.session_state.get("delete_choice", []))
+    if chosen:
+        _start(lambda: runner.delete(config, chosen, f"Deleting {len(chosen)} document(s)", uploads=uploads))
+    st.session_state["delete_choice"] = []
+
+
+def _dismiss_failed() -> None:
+    """Callback: forget every failure; a failed upload that is not in the index is of no use, so its stored
+    copy goes too (a failed file from a server folder is the user's and stays)."""
+    indexed = _read_records()
+    for path in runner.board.dismiss_failed(index_key):
+        if path not in indexed:
+            remove_upload(path, uploads)
 
 
 @st.fragment(run_every=1.0)
 def job_panel() -> None:
-    """Progress of the running job, or the outcome of the last one; reruns the page when a job ends."""
+    """Progress of the running job, or the outcome of the last one; redraws the page when a job has ended
+    since it was drawn."""
     job = runner.current
-    if job is None:
-        return
-    if job.state == "running":
-        st.progress(job.fraction, text=f"{job.label}: {job.done} of {job.total} files")
-        st.session_state["job_seen_running"] = id(job)
-        return
-    _show_outcome(job)
-    if st.session_state.get("job_seen_running") == id(job):  # it just ended: refresh the table below
-        st.session_state["job_seen_running"] = None
+    if job is not None:
+        if job.state == "running":
+            st.progress(job.fraction, text=f"{job.label}: {job.done} of {job.total} files")
+        else:
+            (st.error if job.state == "failed" else st.success)(job.summary_line())
+    if runner.finished != st.session_state.get(DRAWN_KEY):
         st.rerun(scope="app")
 
 
-def _show_outcome(job: Job) -> None:
-    (st.error if job.state == "failed" else st.success)(job.summary_line())
-    for skipped in job.skipped:
-        st.warning(f"Skipped {Path(skipped.path).name}: {skipped.reason}")
+def _preview(records: dict[str, FileRecord]) -> None:
+    with st.expander("Preview a document's chunks"):
+        path = st.selectbox("Document", list(records), key="preview_doc", format_func=_label)
+        if path is None:
+            return
+        docstore = open_docstore(index_dir)
+        try:
+            chunks = docstore.chunks_of(path)
+        finally:
+            docstore.close()
+        st.caption(f"The first {min(PREVIEW_CHUNKS, len(chunks))} of {len(chunks)} chunks, as search sees them")
+        for chunk in chunks[:PREVIEW_CHUNKS]:
+            where = (f"page {chunk.page} · " if chunk.page else "") + f"characters {chunk.start}–{chunk.end}"
+            st.markdown(f"**Chunk {chunk.ordinal + 1}** · {where}")
+            st.code(chunk.text, language=None, wrap_lines=True)
 
 
-def _start(start) -> None:
-    """Run ``start()`` (which begins a job) and show why it could not, in one line."""
-    try:
-        start()
-    except JobBusy as exc:
-        st.warning(str(exc))
-    except DeepragError as exc:
-        st.error(str(exc))
+def _label(path: str) -> str:
+    return f"{one_line(Path(path).name)}  ({one_line(str(Path(path).parent))})"
 
+
+st.title("Documents")
+st.caption(f"Index: `{index_dir}`")
 
 upload_tab, folder_tab = st.tabs(["Upload files", "Ingest a folder"])
 with upload_tab:
     with st.form("upload", clear_on_submit=True):
+        # No `type=` filter: the browser would refuse other types with no reason shown on the page; the
+        # server refuses them instead, saying why (a notice).
         files = st.file_uploader(
             f"Files ({', '.join(ALLOWED_SUFFIXES)}; up to {config.ingest.max_file_mb:g} MB each)",
-            type=[suffix.lstrip(".") for suffix in ALLOWED_SUFFIXES], accept_multiple_files=True,
+            accept_multiple_files=True,
         )
         submitted = st.form_submit_button("Upload and ingest", disabled=runner.busy)
     if submitted and files:
-        saved = []
-        for upload in files:
-            try:
-                result = save_upload(upload.name, upload.getvalue(), upload_dir(config), config.ingest.max_file_mb)
-            except UploadRejected as exc:  # one bad file does not stop the rest
-                st.error(str(exc))
-                continue
-            if result.renamed and not result.duplicate:
-                st.info(f"{upload.name}: a different file has that name; saved as {result.path.name}")
-            saved.append(result.path)
-        if saved:
-            _start(lambda: runner.ingest(config, saved, f"Ingesting {len(saved)} uploaded file(s)"))
+        _receive(files)
+    _ask_about_replacements()
 with folder_tab:
     folder = st.text_input("Folder or file on the server", placeholder="/path/to/documents",
                            help="Changed and new files are embedded; unchanged ones are skipped.")
     if st.button("Ingest", disabled=runner.busy or not folder.strip()):
         path = Path(folder.strip()).expanduser()
-        _start(lambda: runner.ingest(config, [path], f"Ingesting {path}"))
+        _ingest([path], f"Ingesting {path}")
 
+render_notices()
 job_panel()
 
-st.subheader("Indexed documents")
-records: list[FileRecord] = []
-if (index_dir / "manifest.json").exists():
-    docstore = open_docstore(index_dir)
-    try:
-        records = list(docstore.files().values())
-    finally:
-        docstore.close()
-if not records:
+st.subheader("Document status")
+records = _read_records()
+statuses = runner.board.statuses(index_key)
+if not records and not statuses:
     st.info("No documents yet. Upload files above, or ingest a folder.")
 else:
-    st.dataframe(
-        [
-            {
-                "document": Path(r.path).name,
-                "folder": str(Path(r.path).parent),
-                "chunks": r.chunk_count,
-                "size (KB)": round(r.size / 1024, 1),
-                "ingested": dt.datetime.fromtimestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M"),
-            }
-            for r in records
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-    st.caption(f"{len(records):,} documents · {sum(r.chunk_count for r in records):,} chunks")
-    with st.expander("Delete documents"):
-        chosen = st.multiselect("Documents to delete", [r.path for r in records],
-                                format_func=lambda p: f"{Path(p).name}  ({Path(p).parent})")
-        if st.button("Delete", type="primary", disabled=runner.busy or not chosen):
-            _start(lambda: runner.delete(config, chosen, f"Deleting {len(chosen)} document(s)"))
+    rows = document_rows(records, statuses)
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"status": st.column_config.TextColumn(width="large")})
+    failed = [path for path, status in statuses.items() if status.state == "failed"]
+    st.caption(f"{len(records):,} documents · {sum(r.chunk_count for r in records.values()):,} chunks"
+               + (f" · {len(failed)} failed" if failed else ""))
+    for path in failed[:MAX_FAILURE_LINES]:  # the whole reason, which a table cell may cut short
+        st.error(plain(f"{Path(path).name} failed: {statuses[path].reason}"))
+    if len(failed) > MAX_FAILURE_LINES:
+        st.caption(f"… and {len(failed) - MAX_FAILURE_LINES} more failed; the table lists every reason")
+    if failed:
+        st.button(f"Dismiss {len(failed)} failed", on_click=_dismiss_failed, disabled=runner.busy,
+                  help="Removes them from this list; a failed upload's stored copy is deleted too")
+    if records:
+        _preview(records)
+        with st.expander("Delete documents"):
+            st.multiselect("Documents to delete", list(records), key="delete_choice", format_func=_label)
+            st.caption("Uploaded files are deleted from the upload folder too; files ingested from a folder on "
+                       "the server stay where they are.")
+            st.button("Delete", type="primary", on_click=_delete_chosen,
+                      disabled=runner.busy or not st.session_state.get("delete_choice"))
