@@ -16,7 +16,7 @@ _REFERRING = re.compile(
     r"above|previous|same|one|ones)\b",
     re.IGNORECASE,
 )
-_ELLIPTICAL = re.compile(r"^\s*(and|also|but|so|what about|how about|and what|why not|why|then)\b", re.IGNORECASE)
+_ELLIPTICAL = re.compile(r"^\s*(and|also|but|so|what about|how about|and what|why not|then)\b", re.IGNORECASE)
 _CHINESE_REFERRING = re.compile(r"[它他她其该此]|这[个些种样里]|那[个些种样里]|上面|前者|后者|呢[？?]?\s*$")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")

@@ -23,6 +23,7 @@ def test_follow_ups_that_point_back_are_rewritten(question):
 @pytest.mark.parametrize("question", [
     "How does vLLM's prefix caching reuse computation?",
     "What is multi-head latent attention?",
+    "Why does DeepSeek-V3 use a shared expert?",  # a question opening with "Why" can stand alone
     "How many routed experts does DeepSeek-V3 activate per token?",
     "检索增强生成分为哪两步？",
     "DeepSeek-V3 的多头潜在注意力如何压缩缓存？",
