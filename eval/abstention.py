@@ -5,7 +5,8 @@ questions searched over the same pool, kept only when no passage retrieved conta
 TriviaQA question the pool happens to answer is not out of scope). Each question is searched once with the
 default pipeline; its best reranker probability and best dense cosine are recorded. Each floor is fitted on the
 even rows of each set (the highest floor that turns away at most ``MAX_FALSE_ABSTAIN`` of the answerable
-questions) and its rates are reported on the odd rows, with 95% bootstrap intervals. Only nq-oracle's first questions are used (its dev part; the QA test runs start after).
+questions) and its rates are reported on the odd rows, with 95% bootstrap intervals. nq-oracle's questions are taken from the end of the set, so none of them is a
+question the QA runs (dev part 0–99, test part from 100 on) ask.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def calibrate(config: Config, index_dir: Path, run_dir: Path, limit: int = 300) 
     """Search both question sets (resumable), fit the floors, write floors.json and report.md; return the table."""
     config = updated(config, {"index_dir": index_dir.resolve()})
     searcher = Searcher.for_config(config)
-    in_scope = load_questions(config.data_dir, "nq-oracle")[:limit]
+    in_scope = load_questions(config.data_dir, "nq-oracle")[-limit:]
     out_of_scope = _triviaqa_dev(config)[:limit]
     run = RunDir(run_dir)
     run.start({"kind": "abstain-calibration", "limit": limit, "config": public_settings(config)})
