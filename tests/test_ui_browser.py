@@ -29,6 +29,8 @@ from app.serve.launcher import server_for_preset
 from app.serve.presets import resolve
 from app.serve.venv import venv_dir
 from app.ui.chat_store import ChatStore, StoredChat
+from app.ui.language import language_for
+from app.ui.texts import t
 from generation.grounding import ABSTAIN_EN
 from tests.conftest import REPO, write
 from tests.test_ui_apptest import checked_turn
@@ -333,6 +335,25 @@ def test_access_token_gate(browser, embedder, tmp_path):
         page.get_by_role("button", name="Open").click()
         expect(page.get_by_role("heading", name="Chat", exact=True)).to_be_visible()
         expect(page.get_by_label("Access token", exact=True)).to_have_count(0)
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_interface_follows_the_browser_language(browser, embedder, tmp_path, locale):
+    """A browser set to Chinese gets the interface in Chinese, one set to English in English; the question's
+    language, not the browser's, still decides the answer's (tests/test_grounding.py)."""
+    lang = language_for(locale)
+    with serve_ui(tmp_path, NO_LLM, embedder) as url:
+        page = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(url)
+        expect(page.get_by_role("heading", name=t("page.chat", lang), exact=True)).to_be_visible()
+        expect(page.get_by_placeholder(t("chat.input", lang))).to_be_visible()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        expect(sidebar.get_by_text(t("health.unreachable", lang))).to_be_visible()
+        expect(sidebar.get_by_text(t("sidebar.index_size", lang, files=2, chunks=2))).to_be_visible()
+        page.get_by_role("link", name=t("page.documents", lang)).click()
+        expect(page.get_by_role("heading", name=t("docs.title", lang), exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name=t("docs.upload", lang))).to_be_visible()
 
 
 def test_check_marks_render_in_the_browser(browser, app_url, ui_root):
