@@ -8,12 +8,10 @@ import re
 import string
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from app.ui.language import OVERRIDE_KEY, language_for
 from app.ui.texts import TEXTS, t
 from tests.conftest import REPO
-from tests.test_ui_apptest import MAIN, ui_env  # noqa: F401 (fixture: a private index, runs dir and data dir)
+from tests.test_ui_apptest import app, ui_env  # noqa: F401 (fixture: a private index, runs dir and data dir)
 
 UI = REPO / "app" / "ui"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -60,21 +58,9 @@ def test_fields_are_filled_in_the_chosen_language():
     assert t("page.chat") == "Chat"  # outside a page run: no browser, English
 
 
-def run_with_locale(locale: str | None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=120)
-    if locale is not None:
-        at.context = {"locale": locale}
-    at.run()
-    if page:
-        at.switch_page(f"views/{page}.py")
-        at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 @pytest.mark.parametrize(("locale", "language"), [("zh-CN", "zh"), ("en-US", "en"), (None, "en")])
 def test_the_chat_page_speaks_the_browsers_language(ui_env, locale, language):  # noqa: F811
-    at = run_with_locale(locale)
+    at = app(locale=locale)
     assert at.title[0].value == t("page.chat", language)
     assert [s.value for s in at.sidebar.subheader] == [t(k, language) for k in (
         "chats.title", "sidebar.index", "sidebar.retrieval", "sidebar.llm")]
@@ -83,20 +69,20 @@ def test_the_chat_page_speaks_the_browsers_language(ui_env, locale, language):  
 
 
 def test_the_sidebar_overrides_the_browser_for_this_session(ui_env):  # noqa: F811
-    at = run_with_locale("zh-CN")
+    at = app(locale="zh-CN")
     assert at.title[0].value == "对话"
     at.sidebar.selectbox(key=OVERRIDE_KEY).set_value("en").run()
     assert at.title[0].value == "Chat"
     assert at.sidebar.subheader[1].value == "Index"
-    fresh = run_with_locale("zh-CN")  # another session keeps its browser's language
+    fresh = app(locale="zh-CN")  # another session keeps its browser's language
     assert fresh.title[0].value == "对话"
 
 
 def test_the_documents_and_benchmarks_pages_speak_chinese_too(ui_env):  # noqa: F811
-    documents = run_with_locale("zh-CN", "documents")
+    documents = app("documents", "zh-CN")
     assert documents.title[0].value == "文档"
     assert documents.info[0].value == t("docs.none", "zh")
     assert documents.subheader[0].value == "文档状态"
-    benchmarks = run_with_locale("zh-CN", "benchmarks")
+    benchmarks = app("benchmarks", "zh-CN")
     assert benchmarks.title[0].value == "基准测试"
     assert benchmarks.info[0].value == t("bench.no_runs", "zh", folder=(ui_env / "runs").resolve())
