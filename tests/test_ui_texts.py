@@ -71,9 +71,13 @@ def test_the_chat_page_speaks_the_browsers_language(ui_env, locale, language):  
 def test_the_sidebar_overrides_the_browser_for_this_session(ui_env):  # noqa: F811
     at = app(locale="zh-CN")
     assert at.title[0].value == "对话"
+    at.sidebar.slider(key="set_k").set_value(9).run()
     at.sidebar.selectbox(key=OVERRIDE_KEY).set_value("en").run()
     assert at.title[0].value == "Chat"
     assert at.sidebar.subheader[1].value == "Index"
+    at.run()  # relabelled widgets keep their values: the choice sticks, and so do the other settings
+    assert at.title[0].value == "Chat" and at.sidebar.selectbox(key=OVERRIDE_KEY).value == "en"
+    assert at.sidebar.slider(key="set_k").value == 9 and at.session_state["config"].retrieval.k == 9
     fresh = app(locale="zh-CN")  # another session keeps its browser's language
     assert fresh.title[0].value == "对话"
 
