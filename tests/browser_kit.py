@@ -90,7 +90,7 @@ def new_page(browser: Browser, url: str, locale: str = "en-US") -> Page:
     page.set_default_timeout(WAIT_MS)
     page.goto(url)
     heading = t("page.chat", language_for(locale))
-    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=WAIT_MS)
     return page
 
 
@@ -100,10 +100,15 @@ def ask(page: Page, question: str) -> None:
     box.press("Enter")
 
 
-def screenshot(page: Page, path: Path) -> None:
-    """A tall window for the picture: Streamlit scrolls inside its own pane, so full_page alone shows no more."""
+def screenshot(page: Page, path: Path, top: Locator | None = None) -> None:
+    """A tall window for the picture: Streamlit scrolls inside its own pane, so full_page alone shows no more.
+    With ``top``, its pane is scrolled so that element starts the picture (a long answer's question would
+    otherwise be scrolled away, the chat keeping its newest end in view)."""
     page.set_viewport_size({"width": VIEWPORT["width"], "height": 2000})
     page.wait_for_timeout(800)
+    if top is not None:
+        top.evaluate("element => element.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)

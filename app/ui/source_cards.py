@@ -38,7 +38,7 @@ def show_sources(turn: Turn, config: Config) -> None:
     if not others:
         return
     if not cited:
-        st.markdown("**Retrieved passages**")
+        st.markdown(f"**{t('sources.retrieved')}**")
         for number in others:
             source_card(turn, number, config)
     else:

@@ -111,6 +111,7 @@ TEXTS: dict[str, Text] = {
     "sources.none_relevant": Text("None was relevant enough to answer from, so no answer was written from them.",
                                   "没有一个段落相关到足以作答，因此没有据此撰写回答。"),
     "sources.sources": Text("Sources", "出处"),
+    "sources.retrieved": Text("Retrieved passages", "检索到的段落"),
     "sources.more": Text("{count} more retrieved passages", "另外 {count} 个检索到的段落"),
     "sources.page": Text("page {page}", "第 {page} 页"),
     "sources.characters": Text("characters {start}–{end}", "字符 {start}–{end}"),
