@@ -36,8 +36,11 @@ def ui_env(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def app(page: str | None = None) -> AppTest:
+def app(page: str | None = None, locale: str | None = None) -> AppTest:
+    """A new browser session on ``page`` (default: Chat), from a browser set to ``locale`` (default: none said)."""
     at = AppTest.from_file(MAIN, default_timeout=120)
+    if locale is not None:
+        at.context = {"locale": locale}
     at.run()
     if page:
         at.switch_page(f"views/{page}.py")

@@ -8,38 +8,33 @@ module is skipped unless DEEPRAG_REQUIRE_BROWSER is set (CI), where that is an e
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
 import os
 import re
-import socket
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from playwright.sync_api import Page, expect
 
-from app.cli_ui import launch
 from ground.config import ServeConfig, load_config
 from app.serve.launcher import server_for_preset
 from app.serve.presets import resolve
 from app.serve.venv import venv_dir
 from app.ui.chat_store import ChatStore, StoredChat
+from app.ui.language import language_for
+from app.ui.texts import t
 from generation.grounding import ABSTAIN_EN
 from tests.conftest import REPO, write
+from tests.browser_kit import (CHROMIUM, WAIT_MS, VIEWPORT, ask, assistant_messages, chromium, free_port, new_page,
+                               running_ui, screenshot, user_messages)
 from tests.test_ui_apptest import checked_turn
 
-CHROMIUM = Path("/usr/bin/chromium")
-# The flags this machine needs (see /work/.library/env/machines/python.md): no sandbox as root, no GPU, and no
-# background connections, which a closed network refuses many at a time.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "docs" / "screenshots"
-WAIT_MS = 120_000
 ANSWER_MS = 360_000  # a whole 160-token answer; on 2 cores shared with other jobs it has taken over 2 minutes
 
 if not CHROMIUM.exists():
@@ -47,33 +42,13 @@ if not CHROMIUM.exists():
         raise RuntimeError("no /usr/bin/chromium; run scripts/install-browser.sh (DEEPRAG_REQUIRE_BROWSER is set)")
     pytest.skip("no /usr/bin/chromium; run scripts/install-browser.sh", allow_module_level=True)
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
 expect.set_options(timeout=WAIT_MS)  # the first question loads the embedder; answers take seconds on 2 cores
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_http(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
 @pytest.fixture(scope="module")
 def llm_server():
     """A vLLM server of this module's own, because one test stops it."""
-    settings = ServeConfig(venv=load_config(env={}).serve.venv, port=_free_port(), cpu_kvcache_gib=1,
+    settings = ServeConfig(venv=load_config(env={}).serve.venv, port=free_port(), cpu_kvcache_gib=1,
                            startup_timeout_s=300)
     if not (venv_dir(settings) / "bin" / "python").exists():
         pytest.skip("no vLLM venv; run scripts/install-vllm.sh")
@@ -108,23 +83,9 @@ def serve_ui(root: Path, llm_url: str, embedder, extra_env: dict[str, str] | Non
         "HF_HUB_OFFLINE": "1",
         **(extra_env or {}),
     }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        patch.delenv("DEEPRAG_CONFIG", raising=False)
-        Ingestor.for_config(load_config(), embedder=embedder).run([root / "docs"])
-        port = _free_port()
-        process = launch(argparse.Namespace(headless=True, config=None, index_dir=None),
-                         load_config(overrides={"ui.host": "127.0.0.1", "ui.port": port}))
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    Ingestor.for_config(load_config(env=env), embedder=embedder).run([root / "docs"])
+    with running_ui(env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -141,41 +102,8 @@ def app_url(ui_root, llm_server, embedder):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser, url: str) -> Page:
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    expect(page.get_by_role("heading", name="Chat", exact=True)).to_be_visible()
-    return page
-
-
-def ask(page: Page, question: str) -> None:
-    box = page.get_by_placeholder("Ask a question about your documents")
-    box.fill(question)
-    box.press("Enter")
-
-
-def screenshot(page: Page, name: str) -> None:
-    """A tall window for the picture: Streamlit scrolls inside its own pane, so full_page alone shows no more."""
-    page.set_viewport_size({"width": 1400, "height": 2000})
-    page.wait_for_timeout(800)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
-    page.set_viewport_size({"width": 1400, "height": 1000})
-
-
-def assistant_messages(page: Page):
-    return page.locator('[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarAssistant"])')
-
-
-def user_messages(page: Page):
-    return page.locator('[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"])')
+    with chromium() as launched:
+        yield launched
 
 
 def vllm_metric(llm_server, name: str, **labels: str) -> float:
@@ -241,7 +169,7 @@ FIRST_INGEST_MS = 600_000  # a UI process imports torch and loads the embedder a
 def open_documents(browser, url: str) -> Page:
     """The Documents page in a new session whose downloads land where Playwright sees them (the table's own
     "Download as CSV" would otherwise ask for a place through the browser's save-file picker)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     context.add_init_script("delete window.showSaveFilePicker")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -308,7 +236,7 @@ def test_a_failed_upload_stays_listed_with_its_reason(browser, embedder, tmp_pat
         page.wait_for_timeout(4000)  # several polls and a redraw later: still there, still in the table
         expect(failure).to_be_visible()
         assert table_rows(page)["broken.pdf"] == f"failed: {reason}"
-        screenshot(page, "documents-failed.png")
+        screenshot(page, SCREENSHOTS / "documents-failed.png")
         page.get_by_role("button", name="Dismiss 1 failed").click()
         expect(failure).to_have_count(0)
         assert "broken.pdf" not in table_rows(page)
@@ -317,7 +245,7 @@ def test_a_failed_upload_stays_listed_with_its_reason(browser, embedder, tmp_pat
 def test_access_token_gate(browser, embedder, tmp_path):
     token = "team-token-0123456789abcdef"
     with serve_ui(tmp_path, NO_LLM, embedder, {"DEEPRAG_UI__ACCESS_TOKEN": token}) as url:
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page = browser.new_context(viewport=VIEWPORT).new_page()
         page.set_default_timeout(WAIT_MS)
         page.goto(f"{url}/documents")
         box = page.get_by_label("Access token", exact=True)
@@ -333,6 +261,22 @@ def test_access_token_gate(browser, embedder, tmp_path):
         page.get_by_role("button", name="Open").click()
         expect(page.get_by_role("heading", name="Chat", exact=True)).to_be_visible()
         expect(page.get_by_label("Access token", exact=True)).to_have_count(0)
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_interface_follows_the_browser_language(browser, embedder, tmp_path, locale):
+    """A browser set to Chinese gets the interface in Chinese, one set to English in English; the question's
+    language, not the browser's, still decides the answer's (tests/test_grounding.py)."""
+    lang = language_for(locale)
+    with serve_ui(tmp_path, NO_LLM, embedder) as url:
+        page = new_page(browser, url, locale)  # the Chat page's heading in the browser's language
+        expect(page.get_by_placeholder(t("chat.input", lang))).to_be_visible()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        expect(sidebar.get_by_text(t("health.unreachable", lang))).to_be_visible()
+        expect(sidebar.get_by_text(t("sidebar.index_size", lang, files=2, chunks=2))).to_be_visible()
+        page.get_by_role("link", name=t("page.documents", lang)).click()
+        expect(page.get_by_role("heading", name=t("docs.title", lang), exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name=t("docs.upload", lang))).to_be_visible()
 
 
 def test_check_marks_render_in_the_browser(browser, app_url, ui_root):
@@ -478,7 +422,7 @@ def test_ask_upload_and_server_down(browser, app_url, llm_server, tmp_path):
     second = assistant_messages(page).nth(1)
     expect(second.get_by_text("first token", exact=False)).to_be_visible()
     expect(page.locator(".st-key-card-t2-1").get_by_text("大熊猫.md ·", exact=False)).to_be_visible()
-    screenshot(page, "chat.png")
+    screenshot(page, SCREENSHOTS / "chat.png")
 
     # Upload a new document on the Documents page; the next answer finds it.
     page.get_by_role("link", name="Documents").click()
@@ -491,7 +435,7 @@ def test_ask_upload_and_server_down(browser, app_url, llm_server, tmp_path):
     expect(page.get_by_text("3 documents", exact=False)).to_be_visible()
     # The refused file says why on the page (not only in a tooltip), and is not in the table.
     expect(page.get_by_text("notes.exe: file type '.exe' is not supported", exact=False)).to_be_visible()
-    screenshot(page, "documents.png")
+    screenshot(page, SCREENSHOTS / "documents.png")
 
     page.get_by_role("link", name="Chat").click()
     # A standalone question (searched as asked): a rewrite by the random-weight model would search for gibberish.

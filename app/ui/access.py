@@ -14,6 +14,7 @@ import hmac
 
 import streamlit as st
 
+from app.ui.texts import t
 from ground.config import UIConfig
 
 GRANTED_KEY = "access_granted"
@@ -36,12 +37,11 @@ def require_access(settings: UIConfig) -> None:
         return
     st.title("deeprag")
     with st.form("access", clear_on_submit=True):
-        given = st.text_input("Access token", type="password",
-                              help="This deeprag asks for its ui.access_token; whoever runs it can give it to you.")
-        submitted = st.form_submit_button("Open")
+        given = st.text_input(t("access.token"), type="password", help=t("access.token_help"))
+        submitted = st.form_submit_button(t("access.open"))
     if submitted:
         if token_matches(given.strip(), expected):
             st.session_state[GRANTED_KEY] = _digest(expected)
             st.rerun()
-        st.error("That is not this deeprag's access token; check it with whoever runs the server.")
+        st.error(t("access.wrong"))
     st.stop()

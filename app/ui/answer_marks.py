@@ -17,10 +17,10 @@ import re
 from typing import Sequence
 
 from app.ui.citations import citation_link, link_citations
+from app.ui.texts import t
 from generation.citations import CITATION
 from generation.grounding import CheckedSentence
 
-NOT_GROUNDED = "No sentence of this answer is supported by the passages"
 # Drawn once per page; the classes are what the browser test looks for.
 STYLE = """<style>
 .deeprag-badge {font-size: 0.72em; padding: 0.05em 0.45em; border-radius: 0.6em; margin-left: 0.3em;
@@ -57,10 +57,11 @@ def _marked_sentence(written: str, sentence: CheckedSentence, passage_count: int
     body = link_citations(body, passage_count, turn)
     if sentence.status == "unsupported":
         cited = ", ".join(f"[{n}]" for n in sentence.cited)
-        return body + " " + badge("unsupported", "unsupported", f"The cited passage {cited} does not say this")
+        return body + " " + badge("unsupported", t("marks.unsupported"), t("marks.unsupported_tip", cited=cited))
     if sentence.status == "uncited":
-        also = (f"; passage [{sentence.supported_by[0]}] says something like it" if sentence.supported_by else "")
-        return body + " " + badge("uncited", "no source", f"No passage is cited for this sentence{also}")
+        tip = (t("marks.uncited_similar_tip", number=sentence.supported_by[0]) if sentence.supported_by
+               else t("marks.uncited_tip"))
+        return body + " " + badge("uncited", t("marks.uncited"), tip)
     return body
 
 
@@ -68,7 +69,7 @@ def _repointed(body: str, sentence: CheckedSentence, turn: int) -> str:
     """The sentence with its first citation replaced by links to the passages that support it (the rest
     dropped): the reader lands on the passage that says it, not on the one the model named."""
     wrote = ", ".join(f"[{n}]" for n in sentence.cited)
-    links = "".join(citation_link(turn, n, f"The answer cited {wrote}; this passage is the one that says it")
+    links = "".join(citation_link(turn, n, t("marks.repointed_tip", cited=wrote))
                     for n in sentence.supported_by)
     replaced = False
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.ui.chat_session import browser_id, current_chat, open_chat, start_new_chat
 from app.ui.resources import conversations
+from app.ui.texts import t
 
 RECENT_CHATS = 15
 
@@ -16,10 +17,14 @@ RECENT_CHATS = 15
 def render_chat_list() -> None:
     """Draw the section (inside ``st.sidebar``)."""
     current = current_chat().id
-    st.subheader("Chats")
-    st.button("➕ New chat", key="new_chat", on_click=start_new_chat, width="stretch")
+    st.subheader(t("chats.title"))
+    st.button(t("chats.new"), key="new_chat", on_click=start_new_chat, width="stretch")
     for chat in conversations().store.recent(browser_id(), RECENT_CHATS):
         when = dt.datetime.fromtimestamp(chat.updated).strftime("%d %b %H:%M")
         st.button(chat.title, key=f"open_chat_{chat.id}", on_click=open_chat, args=(chat.id,),
                   type="primary" if chat.id == current else "tertiary", disabled=chat.id == current,
-                  help=f"{chat.turns} question{'s' if chat.turns != 1 else ''} · {when}", width="stretch")
+                  help=_turns_line(chat.turns, when), width="stretch")
+
+
+def _turns_line(turns: int, when: str) -> str:
+    return t("chats.one_question", when=when) if turns == 1 else t("chats.questions", count=turns, when=when)

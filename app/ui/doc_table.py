@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from app.ui.doc_status import DocStatus
+from app.ui.texts import t
 from ingest.docstore import FileRecord
 
 _ORDER = {"failed": 0, "ingesting": 1, "deleting": 1}
 
 
 def status_text(status: DocStatus | None, indexed: bool) -> str:
-    """``indexed``, ``ingesting``, ``deleting`` or ``failed: <reason>``."""
+    """``indexed``, ``ingesting``, ``deleting`` or ``failed: <reason>``, in the session's language."""
     if status is None:
-        return "indexed"
+        return t("doc.indexed")
     if status.state != "failed":
-        return status.state
-    return f"failed: {status.reason}" + ("; the previous version is still indexed" if indexed else "")
+        return t(f"doc.{status.state}")
+    return t("doc.failed_still_indexed" if indexed else "doc.failed", reason=status.reason)
 
 
 def document_rows(records: dict[str, FileRecord], statuses: dict[str, DocStatus]) -> list[dict[str, Any]]:

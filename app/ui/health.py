@@ -13,6 +13,7 @@ from typing import Literal
 
 import openai
 
+from app.ui.texts import t
 from generation.llm import LLMClient, LLMError, LLMModelNotFound, LLMUnavailable
 from ground.config import LLMConfig, updated
 from ground.errors import ConfigError
@@ -33,13 +34,12 @@ class LLMHealth:
     def light(self) -> str:
         """The sidebar line."""
         if self.state == "ok":
-            return f"🟢 LLM serving {self.model}"
+            return t("health.ok", model=self.model)
         if self.state == "unreachable":
-            return "🔴 LLM unreachable"
+            return t("health.unreachable")
         if self.state == "model_missing":
-            serves = ", ".join(self.served) or "no model"
-            return f"🟠 LLM reachable, but model '{self.model}' is not served (it serves {serves})"
-        return "🔴 LLM error"
+            return t("health.model_missing", model=self.model, served=", ".join(self.served) or t("health.no_model"))
+        return t("health.error")
 
 
 def check_llm(base_url: str, model: str, api_key: str) -> LLMHealth:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from app.ui.doc_status import StatusBoard
+from app.ui.texts import t
 from app.ui.uploads import remove_upload
 from ground.config import Config
 from ingest.discovery import absolute, discover
@@ -65,15 +66,14 @@ class Job:
         return self.done / self.total if self.total else 1.0
 
     def summary_line(self) -> str:
+        """The outcome, in the language of the session that reads it (``label`` stays in its starter's)."""
         if self.state == "failed":
-            return f"{self.label} failed: {self.message}"
+            return t("job.failed", label=self.label, message=self.message)
         seconds = (self.finished or time.time()) - self.started
-        parts = [f"{self.added} added", f"{self.updated} updated", f"{self.unchanged} unchanged"]
-        if self.removed:
-            parts.append(f"{self.removed} removed")
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} skipped")
-        return f"{self.label}: " + ", ".join(parts) + f"; {self.chunks} chunks in {seconds:.1f} s"
+        more = ((t("job.removed", count=self.removed) if self.removed else "")
+                + (t("job.skipped", count=len(self.skipped)) if self.skipped else ""))
+        return t("job.done", label=self.label, added=self.added, updated=self.updated, unchanged=self.unchanged,
+                 more=more, chunks=self.chunks, seconds=f"{seconds:.1f}")
 
 
 class JobRunner:

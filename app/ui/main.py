@@ -18,6 +18,7 @@ from app.ui.chat_list import render_chat_list
 from app.ui.chat_session import browser_id
 from app.ui.access import require_access
 from app.ui.sidebar import render_sidebar
+from app.ui.texts import t
 
 HERE = Path(__file__).parent
 
@@ -28,16 +29,16 @@ st.set_page_config(page_title="deeprag", page_icon="📚", layout="wide")
 try:
     base_config = load_config()
 except ConfigError as exc:
-    st.error(f"deeprag: {exc}")
+    st.error(t("app.config_error", error=exc))
     st.stop()
 
 require_access(base_config.ui)  # with ui.access_token set, nothing below runs until the session has typed it
 
-chat_page = st.Page(HERE / "views" / "chat.py", title="Chat", icon="💬", url_path="chat", default=True)
+chat_page = st.Page(HERE / "views" / "chat.py", title=t("page.chat"), icon="💬", url_path="chat", default=True)
 pages = [
     chat_page,
-    st.Page(HERE / "views" / "documents.py", title="Documents", icon="📄", url_path="documents"),
-    st.Page(HERE / "views" / "benchmarks.py", title="Benchmarks", icon="📊", url_path="benchmarks"),
+    st.Page(HERE / "views" / "documents.py", title=t("page.documents"), icon="📄", url_path="documents"),
+    st.Page(HERE / "views" / "benchmarks.py", title=t("page.benchmarks"), icon="📊", url_path="benchmarks"),
 ]
 page = st.navigation(pages)
 browser_id()  # on every page: navigating drops the URL's query, and a reload must find this browser's chats

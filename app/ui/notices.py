@@ -16,6 +16,7 @@ from typing import Literal
 import streamlit as st
 
 from app.display import one_line
+from app.ui.texts import t
 
 Level = Literal["error", "warning", "info", "success"]
 KEY = "page_notices"
@@ -54,6 +55,6 @@ def render_notices() -> None:
         text_col, button_col = st.columns([12, 1], vertical_alignment="center")
         with text_col:
             getattr(st, notice.level)(plain(notice.text))
-        button_col.button("Dismiss", key=f"dismiss-notice-{notice.id}", on_click=dismiss, args=(notice.id,))
+        button_col.button(t("notices.dismiss"), key=f"dismiss-notice-{notice.id}", on_click=dismiss, args=(notice.id,))
     if len(notices) > 1:
-        st.button("Dismiss all messages", key="dismiss-all-notices", on_click=dismiss)
+        st.button(t("notices.dismiss_all"), key="dismiss-all-notices", on_click=dismiss)

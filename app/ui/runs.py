@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.ui.texts import t
+
 log = logging.getLogger(__name__)
 
 _IMAGE_LINE = re.compile(r"^\s*!\[[^\]]*\]\([^)]*\)\s*$")
@@ -59,7 +61,7 @@ def default_runs(runs: list[Run], count: int = 1) -> list[Run]:
 
 def run_label(run: Run) -> str:
     """A run's name as the pickers show it: unfinished ones say so."""
-    return run.name if run.finished else f"{run.name} (unfinished: no metrics.json yet)"
+    return run.name if run.finished else t("bench.unfinished_run", name=run.name)
 
 
 def read_run(path: Path) -> Run:

@@ -1,5 +1,5 @@
-"""The settings sidebar: index, retrieval and LLM settings of this browser session (app/ui/settings.py), and
-the LLM light (app/ui/health.py)."""
+"""The settings sidebar: index, retrieval and LLM settings of this browser session (app/ui/settings.py), the
+LLM light (app/ui/health.py), and the interface language (app/ui/language.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.ui.language import AUTO, LANGUAGES, OVERRIDE_KEY
 from app.ui.resources import llm_health
 from app.ui.settings import UISettings
+from app.ui.texts import t
 from ground.config import MODES, Config
 from ground.errors import ConfigError, DeepragError
 from ingest.index_dir import Manifest, open_docstore
@@ -24,29 +26,30 @@ def render_sidebar(base_config: Config) -> Config:
         st.session_state.setdefault(key, value)  # widgets are keyed and take their first value from here
 
     with st.sidebar:
-        st.subheader("Index")
-        st.selectbox("Index directory", settings.known_indexes, key="set_index")
+        st.subheader(t("sidebar.index"))
+        st.selectbox(t("sidebar.index_dir"), settings.known_indexes, key="set_index")
         st.caption(index_status(Path(st.session_state["set_index"])))
-        st.text_input("Open another index directory", key="set_new_index", on_change=_add_index,
-                      placeholder="/path/to/index", help="Press Enter; a new folder becomes a new, empty index")
+        st.text_input(t("sidebar.new_index"), key="set_new_index", on_change=_add_index,
+                      placeholder="/path/to/index", help=t("sidebar.new_index_help"))
 
-        st.subheader("Retrieval")
-        st.slider("Passages (top-k)", 1, 20, key="set_k")
-        st.radio("Mode", MODES, horizontal=True, key="set_mode")
+        st.subheader(t("sidebar.retrieval"))
+        st.slider(t("sidebar.top_k"), 1, 20, key="set_k")
+        st.radio(t("sidebar.mode"), MODES, horizontal=True, key="set_mode")
         no_reranker = not base_config.retrieval.reranker_model
         if no_reranker:
             st.session_state["set_rerank"] = False  # shown off, not "on but disabled"
-        st.toggle("Rerank with the cross-encoder", disabled=no_reranker, key="set_rerank",
-                  help="retrieval.reranker_model is empty" if no_reranker else None)
+        st.toggle(t("sidebar.rerank"), disabled=no_reranker, key="set_rerank",
+                  help=t("sidebar.no_reranker") if no_reranker else None)
 
-        st.subheader("LLM")
-        st.slider("Temperature", 0.0, 1.5, step=0.05, key="set_temperature")
-        st.number_input("Max answer tokens", 16, 8192, step=16, key="set_max_tokens")
-        st.text_input("Endpoint", key="set_base_url")
-        st.text_input("Model", key="set_model", placeholder="(first model the server lists)")
+        st.subheader(t("sidebar.llm"))
+        st.slider(t("sidebar.temperature"), 0.0, 1.5, step=0.05, key="set_temperature")
+        st.number_input(t("sidebar.max_tokens"), 16, 8192, step=16, key="set_max_tokens")
+        st.text_input(t("sidebar.endpoint"), key="set_base_url")
+        st.text_input(t("sidebar.model"), key="set_model", placeholder=t("sidebar.model_placeholder"))
         health = llm_health(st.session_state["set_base_url"].strip(), st.session_state["set_model"].strip(),
                             base_config.llm.api_key)
         st.markdown(health.light(), help=health.detail or None)
+        language_picker()
 
     chosen = UISettings(
         index_dir=st.session_state["set_index"],
@@ -64,8 +67,15 @@ def render_sidebar(base_config: Config) -> Config:
     try:
         return settings.apply(base_config)
     except ConfigError as exc:  # e.g. an endpoint typed without http://: say so, keep the configured values
-        st.sidebar.error(f"{exc}; using the configured settings until it is fixed")
+        st.sidebar.error(t("sidebar.settings_error", error=exc))
         return base_config
+
+
+def language_picker() -> None:
+    """This session's interface language: as the browser says (the default), or English or Chinese. The
+    choice names each language in itself, so a user who cannot read the current one still finds theirs."""
+    names = {AUTO: t("sidebar.language_auto"), "en": "English", "zh": "中文"}
+    st.selectbox(f"🌐 {t('sidebar.language')}", [AUTO, *LANGUAGES], key=OVERRIDE_KEY, format_func=names.__getitem__)
 
 
 def _widget_values(settings: UISettings) -> dict[str, object]:
@@ -100,11 +110,11 @@ def index_status(directory: Path) -> str:
         Manifest.read(directory)
     except DeepragError as exc:
         if not (directory / "manifest.json").exists():
-            return "No index here yet: add documents on the Documents page."
+            return t("sidebar.no_index")
         return f"⚠️ {exc}"
     docstore = open_docstore(directory)
     try:
         files = docstore.files()
-        return f"{len(files):,} files · {docstore.chunk_count():,} chunks"
+        return t("sidebar.index_size", files=f"{len(files):,}", chunks=f"{docstore.chunk_count():,}")
     finally:
         docstore.close()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from app.ui.citations import Span, anchor, highlighted_html, in_context, preview, support_spans, supporting_claims
 from app.ui.resources import searcher_for
+from app.ui.texts import t
 from app.ui.turn import Turn, scores_line
 from generation.citations import parse_citations
 from ground.config import Config
@@ -17,32 +18,31 @@ from ground.errors import DeepragError
 from retrieval.hits import SearchHit
 
 PREVIEW_CHARS = 600
-LOW_RELEVANCE = "low relevance"
 
 
 def show_sources(turn: Turn, config: Config) -> None:
     """Cards for the cited passages; the rest of the retrieved ones behind an expander."""
     if turn.abstained:
         if turn.hits:
-            st.markdown(f"**Closest passages** :orange-badge[{LOW_RELEVANCE}]")
-            st.caption("None was relevant enough to answer from, so no answer was written from them.")
+            st.markdown(f"**{t('sources.closest')}** :orange-badge[{t('sources.low_relevance')}]")
+            st.caption(t("sources.none_relevant"))
             for number in range(1, len(turn.hits) + 1):
                 source_card(turn, number, config)
         return
     cited = [n for n in _cited(turn) if 1 <= n <= len(turn.hits)]
     others = [n for n in range(1, len(turn.hits) + 1) if n not in cited]
     if cited:
-        st.markdown("**Sources**")
+        st.markdown(f"**{t('sources.sources')}**")
         for number in cited:
             source_card(turn, number, config)
     if not others:
         return
     if not cited:
-        st.markdown("**Retrieved passages**")
+        st.markdown(f"**{t('sources.retrieved')}**")
         for number in others:
             source_card(turn, number, config)
     else:
-        with st.expander(f"{len(others)} more retrieved passages"):
+        with st.expander(t("sources.more", count=len(others))):
             for number in others:
                 source_card(turn, number, config)
 
@@ -56,14 +56,15 @@ def source_card(turn: Turn, number: int, config: Config) -> None:
         st.markdown(f'<div id="{anchor(turn.number, number)}"></div>', unsafe_allow_html=True)
         name = chunk.title or Path(chunk.source).name
         if turn.abstained:  # not a citation: no [n], and the mark says why it is shown
-            st.markdown(f"**{name}** :orange-badge[{LOW_RELEVANCE}]")
+            st.markdown(f"**{name}** :orange-badge[{t('sources.low_relevance')}]")
         else:
             st.markdown(f"**[{number}] {name}**")
-        page = f" · page {chunk.page}" if chunk.page else ""
-        st.caption(f"{Path(chunk.source).name}{page} · characters {chunk.start}–{chunk.end} · {scores_line(hit)}")
+        where = [Path(chunk.source).name, t("sources.page", page=chunk.page) if chunk.page else "",
+                 t("sources.characters", start=chunk.start, end=chunk.end), scores_line(hit)]
+        st.caption(" · ".join(part for part in where if part))
         shown, shown_spans = preview(chunk.text, spans, PREVIEW_CHARS)
         st.markdown(highlighted_html(shown, shown_spans), unsafe_allow_html=True)
-        with st.expander("Whole passage"):
+        with st.expander(t("sources.whole")):
             st.markdown(_whole_passage(hit, spans, config), unsafe_allow_html=True)
             st.caption(chunk.source)
 

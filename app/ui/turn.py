@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.ui.texts import t
 from generation.answer import Answer
 from generation.grounding import CheckedSentence
 from retrieval.hits import SearchHit
@@ -17,8 +18,7 @@ from retrieval.hits import SearchHit
 TurnState = Literal["queued", "answering", "done", "stopped", "failed"]
 LIVE_STATES: tuple[str, ...] = ("queued", "answering")
 
-_TIMING_LABELS = (("rewrite", "rewrite"), ("retrieve", "retrieve"), ("rerank", "rerank"),
-                  ("first_token", "first token"), ("total", "total"))
+_TIMINGS = ("rewrite", "retrieve", "rerank", "first_token", "total")  # turn.timing.<name> in app/ui/texts.py
 
 
 @dataclass
@@ -52,9 +52,10 @@ class Turn:
 
     def timings_line(self) -> str:
         """The small caption under an answer."""
-        parts = [f"{label} {self.timings_ms[key]:,.0f} ms" for key, label in _TIMING_LABELS if self.timings_ms.get(key)]
+        parts = [t(f"turn.timing.{key}", ms=f"{self.timings_ms[key]:,.0f}") for key in _TIMINGS
+                 if self.timings_ms.get(key)]
         if self.tokens and self.tokens[1]:
-            parts.append(f"{self.tokens[0]} prompt + {self.tokens[1]} answer tokens")
+            parts.append(t("turn.tokens", prompt=self.tokens[0], answer=self.tokens[1]))
         return " · ".join(parts)
 
 

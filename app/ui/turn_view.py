@@ -5,33 +5,33 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui.answer_marks import NOT_GROUNDED, badge, marked_answer
+from app.ui.answer_marks import badge, marked_answer
 from app.ui.conversation import Conversation
 from app.ui.source_cards import show_sources
+from app.ui.texts import t
 from app.ui.turn import Turn
 from ground.config import Config
 
 CURSOR = " ▌"
 POLL_S = 0.4  # how often a streaming answer is redrawn (each redraw is a small script run)
-STOPPED_TIP = "You pressed Stop: the answer ends here and was not checked against the passages"
 
 
 def show_turn(turn: Turn, config: Config) -> None:
     """A turn that is no longer live, in the assistant's chat bubble."""
     if turn.empty_index:
-        st.info("The index has no documents yet, so there is nothing to answer from.")
-        st.page_link("views/documents.py", label="Add documents on the Documents page", icon="📄")
+        st.info(t("turn.empty_index"))
+        st.page_link("views/documents.py", label=t("turn.add_documents"), icon="📄")
         return
     if turn.query:
-        st.caption(f"Searched for: {turn.query}")
+        st.caption(t("turn.searched_for", query=turn.query))
     if turn.problem:
         st.warning(turn.problem, icon="⚠️")
     if turn.text:
         show_answer(turn)
     elif turn.state == "stopped":
-        st.markdown(badge("stopped", "stopped", STOPPED_TIP) + " before the first word", unsafe_allow_html=True)
+        st.markdown(_stopped_badge() + " " + t("turn.stopped_early"), unsafe_allow_html=True)
     elif not turn.problem and turn.hits:
-        st.caption("The model returned no text.")
+        st.caption(t("turn.no_text"))
     show_sources(turn, config)
 
 
@@ -41,13 +41,13 @@ def show_answer(turn: Turn) -> None:
     else:
         text = marked_answer(turn.text, turn.checked, len(turn.hits), turn.number)
         if turn.state == "stopped":
-            text += " " + badge("stopped", "stopped", STOPPED_TIP)
+            text += " " + _stopped_badge()
         st.markdown(text, unsafe_allow_html=True)
     if turn.grounded is False:
-        st.warning(NOT_GROUNDED, icon="⚠️")
+        st.warning(t("marks.not_grounded"), icon="⚠️")
     if timings := turn.timings_line():
         st.caption(timings)
-    with st.popover("📋 Copy answer"):
+    with st.popover(t("turn.copy")):
         st.code(turn.text, language=None, wrap_lines=True)  # the code block's own button copies it
 
 
@@ -60,17 +60,21 @@ def show_live_turn(chat: Conversation, turn: Turn) -> None:
     def live() -> None:
         if not turn.live:
             st.rerun()  # the whole app: the turn drawn whole, the next queued turn live
-        st.button("⏹ Stop", key=f"stop_{chat.id}_{turn.number}", on_click=chat.stop, args=(turn.number,),
-                  help="End this answer here; what it wrote so far is kept")
+        st.button(t("turn.stop"), key=f"stop_{chat.id}_{turn.number}", on_click=chat.stop, args=(turn.number,),
+                  help=t("turn.stop_help"))
         if turn.text:
             st.markdown(turn.text + CURSOR)  # no HTML allowed: the model's text as Markdown, as when finished
         elif turn.hits:
-            st.caption(f"Found {len(turn.hits)} passages; writing the answer…")
+            st.caption(t("turn.writing", count=len(turn.hits)))
         else:
-            st.caption("Searching…" if turn.state == "answering" else "Waiting to start…")
+            st.caption(t("turn.searching") if turn.state == "answering" else t("turn.waiting"))
 
     live()
 
 
 def show_queued() -> None:
-    st.caption("⏳ Queued: answered as soon as the answer above is finished.")
+    st.caption(t("turn.queued"))
+
+
+def _stopped_badge() -> str:
+    return badge("stopped", t("turn.stopped"), t("turn.stopped_tip"))

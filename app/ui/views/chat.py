@@ -16,6 +16,7 @@ from app.ui.answering import answer_turn
 from app.ui.chat_session import current_chat
 from app.ui.conversation import Conversation
 from app.ui.resources import searcher_for, warm_up
+from app.ui.texts import t
 from app.ui.turn import Turn
 from app.ui.turn_view import show_live_turn, show_queued, show_turn
 from generation.answer import AnswerPipeline
@@ -30,9 +31,9 @@ config: Config = st.session_state["config"]
 def main() -> None:
     chat = current_chat()
     warm_up(config)
-    st.title("Chat")
+    st.title(t("page.chat"))
     st.html(STYLE)
-    question = st.chat_input("Ask a question about your documents")  # pinned to the bottom wherever it is called
+    question = st.chat_input(t("chat.input"))  # pinned to the bottom wherever it is called
     if question:
         submit(chat, question, config)
     following = False
@@ -48,7 +49,7 @@ def main() -> None:
             else:
                 show_queued()
     if not chat.turns:
-        st.caption(f"Answers come from the index at `{config.index_dir}` and the LLM at {config.llm.base_url}.")
+        st.caption(t("chat.where_from", index=config.index_dir, llm=config.llm.base_url))
 
 
 def submit(chat: Conversation, question: str, settings: Config) -> None:

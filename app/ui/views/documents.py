@@ -26,6 +26,7 @@ from app.ui.doc_table import document_rows
 from app.ui.jobs import Job, JobBusy
 from app.ui.notices import notify, plain, render_notices
 from app.ui.resources import job_runner
+from app.ui.texts import t
 from app.ui.uploads import ALLOWED_SUFFIXES, NameTaken, UploadRejected, remove_upload, save_upload, upload_dir
 from ground.config import Config
 from ground.errors import DeepragError
@@ -96,11 +97,10 @@ def _receive(files: list) -> None:
                 PendingReplacement(next(_pending_ids), upload.name, data, exc.path))
             continue
         if result.renamed:
-            notify("info", f"{one_line(upload.name)} was saved as {result.path.name}: uploaded names are reduced "
-                           "to one plain file name (no folders, no leading dots or reserved characters)")
+            notify("info", t("docs.renamed", name=one_line(upload.name), saved=result.path.name))
         saved.append(result.path)
     if saved:
-        _ingest(saved, f"Ingesting {len(saved)} uploaded file(s)")
+        _ingest(saved, t("docs.ingesting_uploads", count=len(saved)))
 
 
 def _replace_confirmed() -> None:
@@ -108,19 +108,23 @@ def _replace_confirmed() -> None:
     replaced: list[Path] = []
     for item in st.session_state.pop(PENDING_KEY, []):
         if not st.session_state.get(f"replace-{item.id}"):
-            notify("info", f"Kept the existing {item.path.name}; the new {one_line(item.name)} was not saved")
+            _kept(item)
             continue
         try:
             replaced.append(save_upload(item.name, item.data, uploads, config.ingest.max_file_mb, replace=True).path)
         except DeepragError as exc:
             notify("error", str(exc))
     if replaced:
-        _ingest(replaced, f"Replacing {len(replaced)} uploaded file(s)")
+        _ingest(replaced, t("docs.replacing_uploads", count=len(replaced)))
 
 
 def _replace_cancelled() -> None:
     for item in st.session_state.pop(PENDING_KEY, []):
-        notify("info", f"Kept the existing {item.path.name}; the new {one_line(item.name)} was not saved")
+        _kept(item)
+
+
+def _kept(item: PendingReplacement) -> None:
+    notify("info", t("docs.kept", existing=item.path.name, name=one_line(item.name)))
 
 
 def _ask_about_replacements() -> None:
@@ -128,31 +132,30 @@ def _ask_about_replacements() -> None:
     if not pending:
         return
     with st.container(border=True):
-        st.warning("A different file is already uploaded under each of these names. Tick the ones to replace: "
-                   "the new content then replaces the old in the index.")
+        st.warning(t("docs.replace_question"))
         for item in pending:
-            st.checkbox(plain(f"Replace {item.path.name} ({_size_and_age(item.path)}) with the new file "
-                              f"({len(item.data) / 1024:.1f} KB)"), key=f"replace-{item.id}")
+            st.checkbox(plain(t("docs.replace_one", existing=item.path.name, old=_size_and_age(item.path),
+                                kb=f"{len(item.data) / 1024:.1f}")), key=f"replace-{item.id}")
         left, right = st.columns(2)
-        left.button("Replace ticked files and ingest", on_click=_replace_confirmed, disabled=runner.busy,
-                    help="Waits for the running job" if runner.busy else None)
-        right.button("Keep the existing files", on_click=_replace_cancelled)
+        left.button(t("docs.replace_go"), on_click=_replace_confirmed, disabled=runner.busy,
+                    help=t("docs.wait_for_job") if runner.busy else None)
+        right.button(t("docs.keep_existing"), on_click=_replace_cancelled)
 
 
 def _size_and_age(path: Path) -> str:
     try:
         stat = path.stat()
     except OSError:
-        return "gone"
+        return t("docs.file_gone")
     when = dt.datetime.fromtimestamp(stat.st_mtime).strftime("%Y-%m-%d %H:%M")
-    return f"{stat.st_size / 1024:.1f} KB, uploaded {when}"
+    return t("docs.file_age", kb=f"{stat.st_size / 1024:.1f}", when=when)
 
 
 def _delete_chosen() -> None:
     """Callback: delete the chosen documents (and the stored copies of uploaded ones)."""
     chosen = list(st.session_state.get("delete_choice", []))
     if chosen:
-        _start(lambda: runner.delete(config, chosen, f"Deleting {len(chosen)} document(s)", uploads=uploads))
+        _start(lambda: runner.delete(config, chosen, t("docs.deleting", count=len(chosen)), uploads=uploads))
     st.session_state["delete_choice"] = []
 
 
@@ -172,7 +175,7 @@ def job_panel() -> None:
     job = runner.current
     if job is not None:
         if job.state == "running":
-            st.progress(job.fraction, text=f"{job.label}: {job.done} of {job.total} files")
+            st.progress(job.fraction, text=t("docs.progress", label=job.label, done=job.done, total=job.total))
         else:
             (st.error if job.state == "failed" else st.success)(job.summary_line())
     if runner.finished != st.session_state.get(DRAWN_KEY):
@@ -180,8 +183,8 @@ def job_panel() -> None:
 
 
 def _preview(records: dict[str, FileRecord]) -> None:
-    with st.expander("Preview a document's chunks"):
-        path = st.selectbox("Document", list(records), key="preview_doc", format_func=_label)
+    with st.expander(t("docs.preview")):
+        path = st.selectbox(t("docs.document"), list(records), key="preview_doc", format_func=_label)
         if path is None:
             return
         docstore = open_docstore(index_dir)
@@ -189,10 +192,11 @@ def _preview(records: dict[str, FileRecord]) -> None:
             chunks = docstore.chunks_of(path)
         finally:
             docstore.close()
-        st.caption(f"The first {min(PREVIEW_CHUNKS, len(chunks))} of {len(chunks)} chunks, as search sees them")
+        st.caption(t("docs.preview_caption", shown=min(PREVIEW_CHUNKS, len(chunks)), count=len(chunks)))
         for chunk in chunks[:PREVIEW_CHUNKS]:
-            where = (f"page {chunk.page} · " if chunk.page else "") + f"characters {chunk.start}–{chunk.end}"
-            st.markdown(f"**Chunk {chunk.ordinal + 1}** · {where}")
+            where = (t("sources.page", page=chunk.page) + " · " if chunk.page else "") + t(
+                "sources.characters", start=chunk.start, end=chunk.end)
+            st.markdown(t("docs.chunk", number=chunk.ordinal + 1, where=where))
             st.code(chunk.text, language=None, wrap_lines=True)
 
 
@@ -200,56 +204,60 @@ def _label(path: str) -> str:
     return f"{one_line(Path(path).name)}  ({one_line(str(Path(path).parent))})"
 
 
-st.title("Documents")
-st.caption(f"Index: `{index_dir}`")
+st.title(t("docs.title"))
+st.caption(t("docs.index", index=index_dir))
 
-upload_tab, folder_tab = st.tabs(["Upload files", "Ingest a folder"])
+upload_tab, folder_tab = st.tabs([t("docs.upload_tab"), t("docs.folder_tab")])
 with upload_tab:
     with st.form("upload", clear_on_submit=True):
         # No `type=` filter: the browser would refuse other types with no reason shown on the page; the
         # server refuses them instead, saying why (a notice).
         files = st.file_uploader(
-            f"Files ({', '.join(ALLOWED_SUFFIXES)}; up to {config.ingest.max_file_mb:g} MB each)",
+            t("docs.files", types=", ".join(ALLOWED_SUFFIXES), mb=f"{config.ingest.max_file_mb:g}"),
             accept_multiple_files=True,
         )
-        submitted = st.form_submit_button("Upload and ingest", disabled=runner.busy)
+        submitted = st.form_submit_button(t("docs.upload"), disabled=runner.busy)
     if submitted and files:
         _receive(files)
     _ask_about_replacements()
 with folder_tab:
-    folder = st.text_input("Folder or file on the server", placeholder="/path/to/documents",
-                           help="Changed and new files are embedded; unchanged ones are skipped.")
-    if st.button("Ingest", disabled=runner.busy or not folder.strip()):
+    folder = st.text_input(t("docs.folder"), placeholder="/path/to/documents", help=t("docs.folder_help"))
+    if st.button(t("docs.ingest"), disabled=runner.busy or not folder.strip()):
         path = Path(folder.strip()).expanduser()
-        _ingest([path], f"Ingesting {path}")
+        _ingest([path], t("docs.ingesting_path", path=path))
 
 render_notices()
 job_panel()
 
-st.subheader("Document status")
+st.subheader(t("docs.status"))
 records = _read_records()
 statuses = runner.board.statuses(index_key)
 if not records and not statuses:
-    st.info("No documents yet. Upload files above, or ingest a folder.")
+    st.info(t("docs.none"))
 else:
     rows = document_rows(records, statuses)
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"status": st.column_config.TextColumn(width="large")})
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={
+        "document": t("docs.col.document"),
+        "status": st.column_config.TextColumn(t("docs.col.status"), width="large"),
+        "folder": t("docs.col.folder"),
+        "chunks": t("docs.col.chunks"),
+        "size (KB)": t("docs.col.size"),
+        "ingested": t("docs.col.ingested"),
+    })
     failed = [path for path, status in statuses.items() if status.state == "failed"]
-    st.caption(f"{len(records):,} documents · {sum(r.chunk_count for r in records.values()):,} chunks"
-               + (f" · {len(failed)} failed" if failed else ""))
+    counts = {"documents": f"{len(records):,}", "chunks": f"{sum(r.chunk_count for r in records.values()):,}"}
+    st.caption(t("docs.counts_failed", failed=len(failed), **counts) if failed else t("docs.counts", **counts))
     for path in failed[:MAX_FAILURE_LINES]:  # the whole reason, which a table cell may cut short
-        st.error(plain(f"{Path(path).name} failed: {statuses[path].reason}"))
+        st.error(plain(t("docs.failed_one", name=Path(path).name, reason=statuses[path].reason)))
     if len(failed) > MAX_FAILURE_LINES:
-        st.caption(f"… and {len(failed) - MAX_FAILURE_LINES} more failed; the table lists every reason")
+        st.caption(t("docs.more_failed", count=len(failed) - MAX_FAILURE_LINES))
     if failed:
-        st.button(f"Dismiss {len(failed)} failed", on_click=_dismiss_failed, disabled=runner.busy,
-                  help="Removes them from this list; a failed upload's stored copy is deleted too")
+        st.button(t("docs.dismiss_failed", count=len(failed)), on_click=_dismiss_failed, disabled=runner.busy,
+                  help=t("docs.dismiss_failed_help"))
     if records:
         _preview(records)
-        with st.expander("Delete documents"):
-            st.multiselect("Documents to delete", list(records), key="delete_choice", format_func=_label)
-            st.caption("Uploaded files are deleted from the upload folder too; files ingested from a folder on "
-                       "the server stay where they are.")
-            st.button("Delete", type="primary", on_click=_delete_chosen,
+        with st.expander(t("docs.delete_section")):
+            st.multiselect(t("docs.delete_choice"), list(records), key="delete_choice", format_func=_label)
+            st.caption(t("docs.delete_note"))
+            st.button(t("docs.delete"), type="primary", on_click=_delete_chosen,
                       disabled=runner.busy or not st.session_state.get("delete_choice"))
