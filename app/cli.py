@@ -154,8 +154,9 @@ def adaptation_line(directory: Path, manifest) -> str | None:
     reranker = (f"reranker adapted from {adaptation.base_model} (held-out nDCG@10 "
                 f"{training['heldout_ndcg@10_before']:.3f} → {training['heldout_ndcg@10_after']:.3f})"
                 if adaptation.shares.adapted_reranker else f"reranker {adaptation.base_model} kept")
-    why = (f"held-out nDCG@10 {adaptation.tuning['current']:.3f} with the settings it started from, "
-           f"{adaptation.tuning['chosen']:.3f} chosen")
+    tuned = adaptation.tuning
+    why = (f"held-out nDCG@10 {tuned['current']:.3f} with the settings it started from, {tuned['chosen']:.3f} chosen"
+           if tuned.get("queries") else tuned.get("why", ""))
     line = f"adapted {adaptation.created}: {adaptation.shares.describe()}; {reranker}; {why}"
     return line + ("; STALE: files changed since, run `deeprag adapt` again" if stale else "")
 

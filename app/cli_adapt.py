@@ -47,9 +47,12 @@ def cmd_adapt(args: argparse.Namespace, config: Config) -> int:
     print(f"reranker: held-out nDCG@10 {training['heldout_ndcg@10_before']:.4f} → {training['heldout_ndcg@10_after']:.4f} "
           f"after {training['steps']} steps ({training['seconds']:.0f} s, {training['device']}): "
           + ("kept" if training["kept"] else "not kept, no better than the start"))
-    singles = ", ".join(f"{name} {score:.4f}" for name, score in tuned["single_stages"].items())
-    print(f"shares on {tuned['queries']} held-out queries: current {tuned['current']:.4f}, chosen {tuned['chosen']:.4f} "
-          f"({entry.shares.describe()}); single stages: {singles}")
+    if tuned["queries"]:
+        singles = ", ".join(f"{name} {score:.4f}" for name, score in tuned["single_stages"].items())
+        print(f"shares on {tuned['queries']} held-out queries: current {tuned['current']:.4f}, chosen {tuned['chosen']:.4f} "
+              f"({entry.shares.describe()}); single stages: {singles}")
+    else:
+        print(f"shares: {entry.shares.describe()} ({tuned['why']})")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"stored in {config.index_dir} ({entry.model_dir or 'shares only'}) in {entry.seconds:.0f} s "
           f"({_pairs(report.seconds)}); peak memory {peak_mib:.0f} MiB")

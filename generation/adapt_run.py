@@ -28,22 +28,24 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ground.config import Config, RetrievalConfig, updated
 from ground.errors import DeepragError
-from generation.llm import LLMClient
-from generation import query_writer
 from ingest.index_dir import require_index
 from retrieval import language
 from retrieval.adaptation import store, tuning
+from retrieval.adaptation.batched import PrecomputedQueries
 from retrieval.adaptation.negatives import Mining, mine, source_chunk
 from retrieval.adaptation.queries import CorpusSample, ict_queries, sample_chunks
-from retrieval.adaptation.training import heldout_ndcg, pack, settings_for, train_reranker
+from retrieval.adaptation.training import heldout_ndcg, pack, packed_sha256, settings_for, train_reranker
 from retrieval.reranker import load_reranker, resolve_model, weights_sha256
-from retrieval.reranker_training.mining import Mined
+from retrieval.reranker_training.mining import Mined, read_packed
 from retrieval.reranker_training.sources import Question, split_heldout
 from retrieval.searcher import Searcher
+
+if TYPE_CHECKING:  # the LLM client (and the openai SDK) only where --queries llm asks for it
+    from generation.llm import LLMClient
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +105,34 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
                 "need chunks of three sentences or more; add --queries llm (with a server: `deeprag serve`)")
         train_q, heldout_q = _split(questions, settings.heldout_share, settings.seed)
         mark = time.monotonic()
-        mining = mine(train_q + heldout_q, positives, _first_stage(searcher, base, settings.negatives_depth), settings)
+        key = _mining_key(questions, searcher, base, settings)
+        mined = _packed_if_current(work / "pack", key)
+        if mined is None:
+            queries = train_q + heldout_q
+            batched = Searcher(directory, base, config.index, config.embedding,
+                               PrecomputedQueries(searcher.embedder, [q.text for q in queries]))
+            mining = mine(queries, positives, _first_stage(batched, base, settings.negatives_depth), settings)
+            heldout_ids = {q.qid for q in heldout_q}
+            train_rows = [_capped(r, settings.negatives) for r in mining.rows if r.qid not in heldout_ids]
+            heldout_rows = [r for r in mining.rows if r.qid in heldout_ids]
+            if len(train_rows) < 2 or not heldout_rows:
+                raise AdaptError(f"too few queries survived the round trip ({len(mining.rows)} of {len(questions)}) "
+                                 "to train and judge a reranker; raise adapt.max_chunks or add --queries llm")
+            pack(work / "pack", mining.passages, train_rows, heldout_rows,
+                 {"key": key, "survivors": mining.survivors(), "kept": dict(mining.kept), "base_model": base.reranker_model})
+            passages, survivors, kept = mining.passages, mining.survivors(), dict(mining.kept)
+        else:
+            log.info("reusing the round trip and negatives packed in %s for the same queries", work / "pack")
+            passages, train_rows, heldout_rows, survivors, kept = mined
         seconds["round_trip"] = time.monotonic() - mark
-        heldout_ids = {q.qid for q in heldout_q}
-        train_rows = [_capped(r, settings.negatives) for r in mining.rows if r.qid not in heldout_ids]
-        heldout_rows = [r for r in mining.rows if r.qid in heldout_ids]
-        if len(train_rows) < 2 or not heldout_rows:
-            raise AdaptError(f"too few queries survived the round trip ({len(mining.rows)} of {len(questions)}) to "
-                             "train and judge a reranker; raise adapt.max_chunks or add --queries llm")
-        data = pack(work / "pack", mining.passages, train_rows, heldout_rows,
-                    {"survivors": mining.survivors(), "base_model": base.reranker_model})
+        data = packed_sha256(work / "pack")
         data_sha = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
         mark = time.monotonic()
         budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
         base_path = resolve_model(base.reranker_model)
         summary = train_reranker(
-            base_path, work / "pack", work / "trained", mining.passages, train_rows, heldout_rows,
+            base_path, work / "pack", work / "trained", passages, train_rows, heldout_rows,
             settings_for(settings, len(train_rows), max(budget_left, MIN_TRAIN_SECONDS), settings.device), data)
         seconds["training"] = time.monotonic() - mark
         before, after = heldout_ndcg(summary["heldout_before"]), heldout_ndcg(summary["heldout_after"])
@@ -140,7 +153,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             base_languages=_languages(base), start=store.start_settings(base), chosen=shares.__dict__,
             corpus_digest=store.corpus_digest(searcher.snapshot.docstore), data_sha256=data_sha,
             counts={"chunks_sampled": len(sample.order), "queries": _by_source(questions),
-                    "survived": dict(mining.kept), "train": len(train_rows), "heldout": len(heldout_rows)},
+                    "survived": kept, "train": len(train_rows), "heldout": len(heldout_rows)},
             training={"steps": summary.get("steps"), "heldout_ndcg@10_before": round(before, 4),
                       "heldout_ndcg@10_after": round(after, 4), "kept": keep_model,
                       "device": settings.device, "seconds": round(seconds["training"], 1)},
@@ -151,7 +164,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             staged = store.staging_dir(directory)
             shutil.copytree(trained, staged, dirs_exist_ok=True)
         store.commit(directory, staged, entry)
-    return AdaptReport(entry, _by_source(questions), mining.survivors(), llm_rate, {k: round(v, 1) for k, v in seconds.items()})
+    return AdaptReport(entry, _by_source(questions), survivors, llm_rate, {k: round(v, 1) for k, v in seconds.items()})
 
 
 def _write_queries(config: Config, sample: CorpusSample, work: Path, started: float,
@@ -164,6 +177,9 @@ def _write_queries(config: Config, sample: CorpusSample, work: Path, started: fl
     if "ict" in settings.queries:
         questions, positives = ict_queries(sample, settings.ict_per_chunk, settings.seed)
     if "llm" in settings.queries:
+        from generation import query_writer
+        from generation.llm import LLMClient
+
         client = client_factory() if client_factory else LLMClient(config.llm)
         work.mkdir(parents=True, exist_ok=True)
         deadline = started + settings.llm_share * settings.budget_minutes * 60
@@ -195,7 +211,11 @@ def _tune(searcher: Searcher, base: RetrievalConfig, config: Config, heldout_q: 
           heldout_rows: list[Mined], adapted: Path | None) -> tuning.Choice:
     """Step 5: the held-out queries that survived the round trip, their first-stage lists, both rerankers."""
     survived = {r.qid for r in heldout_rows}
-    queries = [q for q in heldout_q if q.qid in survived][: config.adapt.tune_queries]
+    # Inverse-cloze statements are sentences of indexed chunks: every first stage finds them verbatim, so they
+    # cannot tell shares apart (they judged the reranker, on trimmed chunks, in training).
+    queries = [q for q in heldout_q if q.qid in survived and q.source != "ict"][: config.adapt.tune_queries]
+    if not queries:
+        return tuning.without_queries(base, adapted is not None)
     snapshot = searcher.snapshot
     hybrid = updated(base, {"mode": "hybrid", "rerank": True})
     held: list[tuning.HeldOutQuery] = []
@@ -214,6 +234,28 @@ def _tune(searcher: Searcher, base: RetrievalConfig, config: Config, heldout_q: 
         raise AdaptError(f"reranker {base.reranker_model!r} cannot be loaded; set retrieval.reranker_model to a "
                          "local CrossEncoder folder")
     return tuning.choose(held, texts, scorers, base, config.adapt)
+
+
+def _mining_key(questions: list[Question], searcher: Searcher, base: RetrievalConfig, settings) -> str:
+    """What the round trip and the negatives depend on: the queries, the corpus, the first stage's settings."""
+    inputs = {"queries": [(q.qid, q.text, q.positive) for q in questions],
+              "corpus": store.corpus_digest(searcher.snapshot.docstore), "embedder": searcher.snapshot.manifest.embedder,
+              "first_stage": store.start_settings(base) | {"candidates": base.candidates},
+              "adapt": [settings.roundtrip_k, settings.negatives_depth, settings.negatives, settings.near_duplicate,
+                        settings.heldout_share, settings.seed]}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _packed_if_current(folder: Path, key: str):
+    """The pack an earlier run wrote for the same inputs (passages, train, held-out, survivors, kept), or None."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != key:
+        return None
+    passages, train_rows, heldout_rows = read_packed(folder)
+    return passages, train_rows, heldout_rows, manifest["survivors"], manifest["kept"]
 
 
 def _capped(row: Mined, negatives: int) -> Mined:

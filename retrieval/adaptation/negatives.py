@@ -17,6 +17,7 @@ import logging
 import random
 import re
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -30,6 +31,7 @@ from retrieval.reranker_training.sources import Question
 
 log = logging.getLogger(__name__)
 
+PLAIN_PROGRESS_EVERY_S = 30
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+")
 
 # A first stage as adapt uses it: query → (chunk id, indexed text) pairs, best first.
@@ -74,7 +76,11 @@ def mine(questions: list[Question], positives: dict[str, str], rank: Ranker, set
     rng = random.Random(settings.seed)
     result = Mining(passages=dict(positives))
     bar = tqdm(questions, desc="round trip + negatives", unit="query", disable=not sys.stderr.isatty(), file=sys.stderr)
-    for question in bar:
+    last_line = time.monotonic()
+    for done, question in enumerate(bar):
+        if bar.disable and time.monotonic() - last_line > PLAIN_PROGRESS_EVERY_S:  # no terminal: a line now and then
+            log.info("round trip: %d of %d queries searched", done, len(questions))
+            last_line = time.monotonic()
         result.asked[question.source] += 1
         ranked = rank(question.text)
         source = source_chunk(question)

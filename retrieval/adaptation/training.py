@@ -78,7 +78,12 @@ def train_reranker(base_model: str, pack_dir: Path, out_dir: Path, passages: dic
         import torch
 
         if not torch.cuda.is_available():
-            raise NoCuda("--device cuda was asked for but torch sees no GPU here; use --device cpu")
+            raise NoCuda(
+                f"--device cuda was asked for but torch sees no GPU here; use --device cpu, or train the data packed in "
+                f"{pack_dir} on a GPU machine (`python -m retrieval.reranker_training train --packed {pack_dir} "
+                f"--base-model {base_model} --out {out_dir} --loss mnrl --epochs {settings.epochs:g} --batch-size "
+                f"{settings.batch_size} --lr {settings.learning_rate:g} --max-length {settings.max_length}`), copy "
+                f"its out folder back to {out_dir} and run `deeprag adapt` again: it picks the model up")
     summary = train(base_model, passages, train_rows, heldout_rows, out_dir, settings)
     summary.update({"settings": vars(settings), "packed_sha256": data_sha256, "base_model": base_model})
     (out_dir / "final" / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -67,8 +67,11 @@ class Choice:
     current: Point
     scores: dict[Point, float] = field(default_factory=dict)
     queries: int = 0
+    why: str = ""
 
     def report(self) -> dict:
+        if not self.scores:
+            return {"queries": 0, "why": self.why}
         singles = {"bm25 alone": Point(0.0, None, 0.0), "dense alone": Point(1.0, None, 0.0),
                    f"reranker alone ({self.current.reranker or START})":
                        Point(self.current.dense_share, self.current.reranker or START, 1.0)}
@@ -103,6 +106,17 @@ def grid(settings: RetrievalConfig, config: AdaptConfig, rerankers: Sequence[str
     points = {Point(d, None, 0.0) for d in dense}
     points |= {Point(d, name, r) for d in dense for name in rerankers for r in rerank}
     return sorted(points | {current}, key=lambda p: (p.dense_share, p.reranker or "", p.rerank_share))
+
+
+def without_queries(settings: RetrievalConfig, adapted: bool) -> Choice:
+    """The choice when no held-out query can judge the shares (only inverse-cloze statements, which every first
+    stage finds verbatim in the index): the current shares, with the adapted reranker where training kept it
+    (judged on its held-out rows, where the statement is cut out of its chunk)."""
+    current = current_point(settings)
+    chosen = Point(current.dense_share, ADAPTED, current.rerank_share) if adapted and current.reranker else current
+    return Choice(chosen, current, why="no held-out queries but inverse-cloze statements, which every first stage "
+                  "finds verbatim: current shares kept" + ("; the adapted reranker replaces the starting one" if
+                                                             chosen != current else ""))
 
 
 def choose(queries: Sequence[HeldOutQuery], texts: dict[int, str], scorers: dict[str, PairScorer],
