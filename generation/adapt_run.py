@@ -156,7 +156,9 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
                     "survived": kept, "train": len(train_rows), "heldout": len(heldout_rows)},
             training={"steps": summary.get("steps"), "heldout_ndcg@10_before": round(before, 4),
                       "heldout_ndcg@10_after": round(after, 4), "kept": keep_model,
-                      "device": settings.device, "seconds": round(seconds["training"], 1)},
+                      # where and how long it trained (an earlier run's or a GPU machine's model is reused as is)
+                      "device": summary.get("device", settings.device),
+                      "seconds": summary.get("seconds", round(seconds["training"], 1))},
             tuning=choice.report(), seconds=round(time.monotonic() - started, 1), created=stamp.isoformat(timespec="seconds"),
         )
         staged = None

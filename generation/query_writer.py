@@ -124,7 +124,10 @@ def write_queries(client: LLMClient, chunks: Iterable[tuple[int, str]], cache: P
     bar = tqdm(total=len(todo), desc="LLM queries", unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
     pending: set[Future] = set()
     queue = iter(todo)
+    cut_off = cache.is_file() and cache.stat().st_size > 0 and not cache.read_bytes().endswith(b"\n")
     with ThreadPoolExecutor(workers) as pool, open(cache, "a", encoding="utf-8") as out:
+        if cut_off:  # a kill mid-line: end that line, so the next one stays whole
+            out.write("\n")
         try:
             while True:
                 while len(pending) < workers and time.monotonic() < deadline:

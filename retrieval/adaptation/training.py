@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 
 from ground.config import AdaptConfig
@@ -84,8 +85,10 @@ def train_reranker(base_model: str, pack_dir: Path, out_dir: Path, passages: dic
                 f"--base-model {base_model} --out {out_dir} --loss mnrl --epochs {settings.epochs:g} --batch-size "
                 f"{settings.batch_size} --lr {settings.learning_rate:g} --max-length {settings.max_length}`), copy "
                 f"its out folder back to {out_dir} and run `deeprag adapt` again: it picks the model up")
+    started = time.monotonic()
     summary = train(base_model, passages, train_rows, heldout_rows, out_dir, settings)
-    summary.update({"settings": vars(settings), "packed_sha256": data_sha256, "base_model": base_model})
+    summary.update({"settings": vars(settings), "packed_sha256": data_sha256, "base_model": base_model,
+                    "seconds": round(time.monotonic() - started, 1), "device": settings.device})
     (out_dir / "final" / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 
