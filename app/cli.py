@@ -133,7 +133,33 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         print(f"{record.chunk_count:6d} chunks  {describe(languages.files.get(path, {})):<16}  {one_line(path)}")
     print(f"{len(files)} files; languages: {describe(languages.totals())}"
           + ("" if current else " (measured now: not recorded for this index yet; the next `deeprag ingest` records them)"))
+    if adaptation := adaptation_line(Path(config.index_dir), manifest):
+        print(adaptation)
     return 0
+
+
+def adaptation_line(directory: Path, manifest) -> str | None:
+    """What `deeprag adapt` chose for this index, and whether files changed since (stale)."""
+    from ingest.index_dir import open_docstore
+    from retrieval.adaptation.store import Adaptation
+
+    adaptation = Adaptation.from_manifest(manifest)
+    if adaptation is None:
+        return None
+    docstore = open_docstore(directory)
+    try:
+        stale = adaptation.is_stale(docstore)
+    finally:
+        docstore.close()
+    training = adaptation.training
+    reranker = (f"reranker adapted from {adaptation.base_model} (held-out nDCG@10 "
+                f"{training['heldout_ndcg@10_before']:.3f} → {training['heldout_ndcg@10_after']:.3f})"
+                if adaptation.shares.adapted_reranker else f"reranker {adaptation.base_model} kept")
+    tuned = adaptation.tuning
+    why = (f"held-out nDCG@10 {tuned['current']:.3f} with the settings it started from, {tuned['chosen']:.3f} chosen"
+           if tuned.get("queries") else tuned.get("why", ""))
+    line = f"adapted {adaptation.created}: {adaptation.shares.describe()}; {reranker}; {why}"
+    return line + ("; STALE: files changed since, run `deeprag adapt` again" if stale else "")
 
 
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
@@ -152,6 +178,9 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
         print("    " + " ".join(chunk.text.split())[:300])
     stages = ", ".join(f"{name} {ms:.0f} ms" for name, ms in result.timings_ms.items())
     print(f"({result.mode}{' + rerank' if result.reranked else ''}; {stages})")
+    if result.adaptation is not None:
+        print(f"(adapted to this corpus: {result.adaptation['shares']}"
+              + ("; stale, run `deeprag adapt` again" if result.adaptation["stale"] else "") + ")")
     if result.route is not None:
         for stage, why in {**result.route.skipped, **result.route.notes}.items():
             print(f"({stage}: {why})")
@@ -203,9 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective configuration")
     config.set_defaults(handler=cmd_config)
 
-    from app import cli_answer, cli_eval, cli_ui
+    from app import cli_adapt, cli_answer, cli_eval, cli_ui
 
-    for module in (cli_answer, cli_eval, cli_ui):
+    for module in (cli_adapt, cli_answer, cli_eval, cli_ui):
         module.register(sub)
     for command in sub.choices.values():
         _common(command)

@@ -76,16 +76,9 @@ def ensure_index(config: Config, corpus: Path, index_dir: Path) -> None:
                  time.perf_counter() - started, index_dir)
 
 
-def reranker_weights_sha256(model_name: str) -> str | None:
-    """The weights' hash when the reranker is a local folder (the shipped one or the user's), else None."""
-    from retrieval.reranker import resolve_model
-
-    weights = Path(resolve_model(model_name)) / "model.safetensors"
-    return file_sha256(weights) if weights.is_file() else None
-
-
 def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     """Run (or resume) one retrieval evaluation; returns the metrics written to metrics.json."""
+    from retrieval.reranker import weights_sha256
     from retrieval.searcher import Searcher
 
     hashes = {
@@ -115,7 +108,7 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
         "file_sha256": hashes,
         "setting": spec.setting,
         "reranker_model": reranker_name,
-        "reranker_weights_sha256": reranker_weights_sha256(reranker_name) if reranker_name else None,
+        "reranker_weights_sha256": weights_sha256(reranker_name) if reranker_name else None,
         "rerank_weight": config.retrieval.rerank_weight if rerank else None,
         "rerank_candidates": config.retrieval.rerank_candidates if rerank else None,
         "embedding_model": searcher.snapshot.manifest.embedder,

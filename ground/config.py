@@ -255,6 +255,53 @@ class EvalConfig(Section):
     answer_max_tokens: int = Field(64, ge=1)  # benchmark answers are short phrases; a cap keeps CPU decoding bounded
 
 
+QuerySource = Literal["ict", "llm"]
+
+
+def _shares_grid(value: Any) -> Any:
+    """A grid of shares: distinct values in [0, 1], at least one."""
+    if value is not None and not value:
+        raise ValueError("give at least one share in [0, 1]")
+    return value
+
+
+class AdaptConfig(Section):
+    """`deeprag adapt` (retrieval/adaptation, generation/adapt_run.py): adapting the reranker and the stage
+    shares to the corpus of one index from synthetic queries, with no labels.
+
+    The budget caps everything that takes time: the LLM writes queries for at most ``llm_share`` of it, training
+    gets what is left after a reserve for choosing the shares. Held-out queries (``heldout_share`` of the
+    synthetic ones, whole chunks at a time) decide whether the adapted reranker is kept and which shares are."""
+
+    queries: Annotated[tuple[QuerySource, ...], NoDecode, BeforeValidator(_comma_separated)] = ("ict", "llm")
+    budget_minutes: float = Field(30.0, gt=0)
+    device: Literal["cpu", "cuda"] = "cpu"
+    max_chunks: int = Field(2000, ge=1)  # chunks sampled (round-robin over files) to write queries for
+    ict_per_chunk: int = Field(2, ge=1)  # inverse-cloze statements cut from one chunk at most
+    llm_workers: int = Field(4, ge=1)  # LLM requests in flight at once
+    llm_share: Share = 0.5  # of the budget, at most, for writing queries with the LLM
+    llm_max_tokens: int = Field(160, ge=16)
+    roundtrip_k: int = Field(20, ge=1)  # a query is kept if its chunk is in the first stage's top k (the reranked head)
+    negatives_depth: int = Field(30, ge=2)  # negatives come from the hybrid top this many
+    negatives: int = Field(7, ge=1)  # per training query
+    near_duplicate: Share = 0.6  # word-set Jaccard at which a candidate counts as a copy of the source chunk
+    heldout_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    tune_queries: int = Field(300, ge=1)  # held-out queries the shares are chosen on, at most
+    dense_shares: Annotated[tuple[Share, ...], NoDecode, BeforeValidator(_comma_separated),
+                            AfterValidator(_shares_grid)] = (0.0, 0.3, 0.5, 0.7, 1.0)
+    rerank_shares: Annotated[tuple[Share, ...], NoDecode, BeforeValidator(_comma_separated),
+                             AfterValidator(_shares_grid)] = (0.0, 0.3, 0.5, 0.7, 1.0)
+    min_gain: float = Field(0.005, ge=0.0)  # held-out nDCG@10 a change must add to be taken
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(32, ge=2)  # queries per step on a GPU
+    # ... and on a CPU: each query is scored against 8 passages, and a 32-query step holds about 10 GiB of
+    # activations there; 4 stays near 1.5 GiB, what a laptop (or a server sharing its memory) can give.
+    cpu_batch_size: int = Field(4, ge=2)
+    learning_rate: float = Field(2e-5, gt=0)
+    max_length: int = Field(320, ge=32)
+    seed: int = 13
+
+
 class Config(Section):
     index_dir: Path = Field(default_factory=lambda: user_data_dir() / "index")
     data_dir: Path | None = None
@@ -269,6 +316,7 @@ class Config(Section):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    adapt: AdaptConfig = Field(default_factory=AdaptConfig)
 
 
 # Settings whose values are never printed, not even in a refusal.

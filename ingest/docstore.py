@@ -190,6 +190,11 @@ class Docstore:
             rows = self._db.execute("SELECT source, text FROM chunks ORDER BY id").fetchall()
         yield from rows
 
+    def chunk_sources(self) -> list[tuple[int, str]]:
+        """(id, source) of every chunk, in id order: enough to sample chunks across files without their text."""
+        with self._lock:
+            return [(int(i), str(source)) for i, source in self._db.execute("SELECT id, source FROM chunks ORDER BY id")]
+
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
         """Chunks by id; ids deleted since the caller's index snapshot are simply absent."""
         found: dict[int, Chunk] = {}

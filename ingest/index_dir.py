@@ -93,6 +93,10 @@ class Manifest:
     # docstore generation. Absent in indexes written before deeprag recorded it: unknown until the next
     # ingestion records it (or a reader measures it, see ingest.corpus_languages).
     languages: dict | None = None
+    # The adaptation `deeprag adapt` made for this corpus (retrieval.adaptation.store.Adaptation.to_json): its
+    # reranker's folder under adapted/, what it was trained from and on, and the stage shares it chose. Absent
+    # until adapt runs; carried unchanged by ingestion, which only makes it stale.
+    adapted: dict | None = None
 
     @property
     def corpus_languages(self) -> CorpusLanguages | None:
@@ -228,6 +232,21 @@ def write_lock(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_adaptation(directory: Path, entry: dict | None) -> None:
+    """Set (or, with None, remove) the manifest's ``adapted`` entry in manifest.json and the docstore's copy,
+    under the write lock: the one step that switches search to an adaptation or back, so it comes last."""
+    require_index(directory)
+    with write_lock(directory):
+        manifest = replace(Manifest.read(directory), adapted=entry)
+        docstore = open_docstore(directory, writable=True)
+        try:
+            with guarded_write(MANIFEST, directory):
+                manifest.write(directory)
+            docstore.set_meta(MANIFEST_COPY, manifest.to_json())
+        finally:
+            docstore.close()
 
 
 def clear_leftovers(directory: Path) -> list[str]:

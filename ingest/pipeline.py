@@ -135,6 +135,7 @@ class Ingestor:
             overlap_tokens=self.chunking.overlap_tokens,
             index_kind=self.index.kind,
             languages=existing.languages if existing is not None else None,  # observed, not wanted: carried
+            adapted=existing.adapted if existing is not None else None,  # made by `deeprag adapt`: carried
         )
 
     def run(self, paths: Iterable[Path], prune: bool = False) -> IngestSummary:

@@ -50,12 +50,17 @@ class SearchResult:
     candidates: dict[str, Candidates] = field(default_factory=dict)
     # The query's language and which stages ran, with the reason for any asked-for stage that did not.
     route: Route | None = None
+    # The cross-encoder that reranked (its name or folder), and the corpus adaptation search used, if any.
+    reranker: str | None = None
+    adaptation: dict | None = None
 
     def as_dict(self) -> dict:
         return {
             "query": self.query,
             "mode": self.mode,
             "reranked": self.reranked,
+            "reranker": self.reranker,
+            "adaptation": self.adaptation,
             "route": self.route.as_dict() if self.route is not None else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "hits": [hit.as_dict() for hit in self.hits],

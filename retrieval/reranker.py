@@ -39,6 +39,15 @@ def resolve_model(model_name: str) -> str:
     return str(shipped) if shipped.is_dir() else model_name
 
 
+def weights_sha256(model_name: str) -> str | None:
+    """The weights' hash when the reranker is a local folder (the shipped one or the user's), else None: what
+    evaluation runs and adaptations record of the reranker they used."""
+    from ground.files import file_sha256
+
+    weights = Path(resolve_model(model_name)) / "model.safetensors"
+    return file_sha256(weights) if weights.is_file() else None
+
+
 class CrossEncoderReranker:
     """Scores (query, passage) pairs with one cross-encoder."""
 

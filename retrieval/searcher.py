@@ -25,6 +25,7 @@ from retrieval.fusion import Fusion, fusion_for
 from ingest.corpus_languages import measure
 from ingest.language import describe
 from retrieval import language
+from retrieval.adaptation.store import Adaptation
 from retrieval.hits import Candidates, SearchHit, SearchResult
 from retrieval.reranker import CrossEncoderRerank, load_reranker
 from retrieval.retrievers import Bm25Retriever, CandidateRetriever, DenseRetriever
@@ -86,6 +87,7 @@ class Searcher:
         self._embedding = embedding_for_index(self._configured_embedding, self._snapshot.manifest.embedder, self.directory)
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
+        self._adaptation = self._read_adaptation(self._snapshot)
 
     @property
     def embedder(self) -> Embedder:
@@ -121,6 +123,7 @@ class Searcher:
                         fresh.manifest.embedder, self.directory)
                     self._embedder = None
                 self._snapshot = fresh  # the old snapshot's connection closes when its last query lets go
+                self._adaptation = self._read_adaptation(fresh)
         return changed
 
     def search(
@@ -132,15 +135,54 @@ class Searcher:
         mode: Mode | None = None,
         rerank: bool | None = None,
         candidates: int | None = None,
+        use_adaptation: bool = True,
     ) -> SearchResult:
         """The best ``k`` chunks for ``query`` under ``settings`` (default: the searcher's), with any of k,
         mode, rerank and candidates (per first stage) changed for this call; changes are checked like any
-        setting. The evaluation asks for deeper lists than a user would, to score recall@100."""
+        setting. The evaluation asks for deeper lists than a user would, to score recall@100. The index's
+        adaptation is applied unless ``use_adaptation`` is False (`deeprag adapt` itself starts without it)."""
         settings = updated(settings or self.settings, {"k": k, "mode": mode, "rerank": rerank, "candidates": candidates})
         snapshot = self._snapshot
         self._check(query, snapshot)  # before the stages: they load models
+        settings, adaptation = self.adapted(settings) if use_adaptation else (settings, None)
         plan = self.route(query, settings, snapshot)
-        return self.run(query, self.stages(settings, snapshot, plan), settings, snapshot, plan)
+        result = self.run(query, self.stages(settings, snapshot, plan), settings, snapshot, plan)
+        result.adaptation = adaptation
+        return result
+
+    def adapted(self, settings: RetrievalConfig) -> tuple[RetrievalConfig, dict | None]:
+        """``settings`` with the index's adaptation (`deeprag adapt`) applied where they are the ones it started
+        from, and what was applied (None: the index has none, or the settings chose otherwise since)."""
+        found = self._adaptation
+        if found is None:
+            return settings, None
+        adaptation, stale = found
+        if not adaptation.applies_to(settings):
+            language.once.warn(("adaptation-unused", str(self.directory)), lambda: (
+                f"the index at {self.directory} has an adaptation (`deeprag adapt`) made for "
+                f"{adaptation.start.get('reranker_model')!r} and the shares it started from; these settings "
+                "choose others, so it is not used"))
+            return settings, None
+        if stale:
+            language.once.warn(("adaptation-stale", str(self.directory)), lambda: (
+                f"the adaptation of the index at {self.directory} is stale: files changed since `deeprag adapt` "
+                f"ran; it is still used. Run `deeprag adapt --index {self.directory}` again to refresh it"))
+        return adaptation.applied(settings, self.directory), {
+            "shares": adaptation.shares.describe(), "adapted_reranker": adaptation.shares.adapted_reranker,
+            "stale": stale, "base_model": adaptation.base_model}
+
+    @staticmethod
+    def _read_adaptation(snapshot: IndexSnapshot) -> tuple[Adaptation, bool] | None:
+        """The snapshot's adaptation and whether the corpus changed since it was made."""
+        adaptation = Adaptation.from_manifest(snapshot.manifest)
+        if adaptation is None:
+            return None
+        if adaptation.shares.adapted_reranker and not adaptation.model_path(snapshot.directory).is_dir():
+            log.warning("the adapted reranker %s is missing; searching without the adaptation (run `deeprag adapt "
+                        "--reset --index %s`, then adapt again)", adaptation.model_path(snapshot.directory),
+                        snapshot.directory)
+            return None
+        return adaptation, adaptation.is_stale(snapshot.docstore)
 
     def route(self, query: str, settings: RetrievalConfig, snapshot: IndexSnapshot | None = None) -> language.Route:
         """Which of the stages ``settings`` ask for run for ``query``, given the languages the index's embedder
@@ -208,7 +250,8 @@ class Searcher:
         if stages.rerank is not None:
             with _timed(timings, stages.rerank.name):
                 hits = stages.rerank.process(query, hits)
-        return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists, plan)
+        return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists, plan,
+                            reranker=settings.reranker_model if stages.rerank is not None else None)
 
     def _check(self, query: str, snapshot: IndexSnapshot) -> None:
         if not query or not query.strip():

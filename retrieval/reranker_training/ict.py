@@ -20,12 +20,15 @@ from __future__ import annotations
 import random
 import re
 
+from ingest.language import count_units
 from retrieval.reranker_training.sources import Question, passage_text
 
 # A sentence ends at . ! or ? followed by space and a capital, digit or opening quote/bracket; Wikipedia prose
 # is regular enough that this misses only abbreviations like "U.S. Army", which merely join two sentences.
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+# Chinese and Japanese sentences end at 。！？ with no space after (`deeprag adapt` cuts statements from them).
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|(?<=[。！？])\s*")
 MIN_WORDS, MAX_WORDS = 6, 40
+CJK = ("zh", "ja", "ko")
 PREFIX = "ict-"
 
 
@@ -51,7 +54,7 @@ def split_paragraph(text: str) -> tuple[str, list[str]]:
     title, separator, body = text.partition("\n")
     if not separator:
         title, body = "", text
-    return title, SENTENCE_END.split(body.strip())
+    return title, [sentence for sentence in SENTENCE_END.split(body.strip()) if sentence]
 
 
 def droppable(sentences: list[str]) -> list[int]:
@@ -59,7 +62,15 @@ def droppable(sentences: list[str]) -> list[int]:
     paragraph is too short to lose a sentence and still say what it is about."""
     if len(sentences) < 3:
         return []
-    return [i for i, s in enumerate(sentences) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
+    return [i for i, s in enumerate(sentences) if MIN_WORDS <= words(s) <= MAX_WORDS]
+
+
+def words(sentence: str) -> int:
+    """Its length in words: spaces split English; Chinese, Japanese and Korean characters count as half a word
+    each (a word there is about two characters), so one threshold serves both."""
+    units = count_units(sentence)
+    cjk = sum(units.get(code, 0) for code in CJK)
+    return len(sentence.split()) if not cjk else (cjk + 1) // 2 + units.get("en", 0)
 
 
 def trim_like_a_positive(passages: dict[str, str], pid: str, rng: random.Random, keep_probability: float = 0.1) -> str:

@@ -40,6 +40,7 @@ class TrainSettings:
     hard_negatives: int = 3  # mnrl: mined negatives per question
     in_batch_negatives: int = 4  # mnrl: random other questions' passages per question
     max_seconds: float | None = None  # stop (and keep the best checkpoint) after this long
+    device: str | None = None  # "cpu" or "cuda"; None = a GPU where there is one
 
 
 def pairs_dataset(rows: list[Mined], passages: dict[str, str], seed: int):
@@ -90,7 +91,7 @@ def train(
     from transformers import EarlyStoppingCallback, set_seed
 
     set_seed(settings.seed)
-    gpu = torch.cuda.is_available()
+    gpu = torch.cuda.is_available() if settings.device is None else settings.device.startswith("cuda")
     model = CrossEncoder(
         base_model, num_labels=1, max_length=settings.max_length, model_kwargs={"dtype": torch.float32},
         device="cuda" if gpu else "cpu",
@@ -112,7 +113,7 @@ def train(
         per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
         warmup_ratio=settings.warmup_ratio,
-        bf16=gpu,
+        bf16=gpu, use_cpu=not gpu,
         eval_strategy="steps", eval_steps=settings.eval_steps,
         save_strategy="steps", save_steps=settings.eval_steps, save_total_limit=2,
         load_best_model_at_end=True, metric_for_best_model=metric, greater_is_better=True,

@@ -1,0 +1,288 @@
+"""`deeprag adapt`: adapt one index's retrieval to its own corpus, with no labels (issue 15).
+
+The run is a story in six steps, each cached in ``<index>/adapt-work/`` so that a killed run resumes:
+1. sample chunks across files and write queries for them: inverse-cloze statements (no LLM) and questions and
+   claims by the served LLM (``generation.query_writer``; the budget caps how many chunks it gets);
+2. split off the held-out queries (``adapt.heldout_share``, whole chunks at a time);
+3. round trip and negatives from one first-stage search per query (``retrieval.adaptation.negatives``);
+4. train the configured reranker on the training queries within the budget; keep it only if its held-out
+   nDCG@10 beats the starting reranker's (``retrieval.adaptation.training``);
+5. choose the stage shares on the held-out queries (``retrieval.adaptation.tuning``);
+6. store the result (``retrieval.adaptation.store``): model folder renamed into place, manifest entry last.
+
+Search is never changed before step 6 completes, so a kill at any moment leaves the previous reranker in force.
+It lives in generation/ because step 1 uses the LLM client; it reads nothing but the index and the server
+(no benchmark data: tests/test_adapt.py checks that no evaluation module is even imported).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from ground.config import Config, RetrievalConfig, updated
+from ground.errors import DeepragError
+from ingest.index_dir import require_index
+from retrieval import language
+from retrieval.adaptation import store, tuning
+from retrieval.adaptation.batched import PrecomputedQueries
+from retrieval.adaptation.negatives import Mining, mine, source_chunk
+from retrieval.adaptation.queries import CorpusSample, ict_queries, sample_chunks
+from retrieval.adaptation.training import heldout_ndcg, pack, packed_sha256, settings_for, train_reranker
+from retrieval.reranker import load_reranker, resolve_model, weights_sha256
+from retrieval.reranker_training.mining import Mined, read_packed
+from retrieval.reranker_training.sources import Question, split_heldout
+from retrieval.searcher import Searcher
+
+if TYPE_CHECKING:  # the LLM client (and the openai SDK) only where --queries llm asks for it
+    from generation.llm import LLMClient
+
+log = logging.getLogger(__name__)
+
+WORK = "adapt-work"
+TUNE_SHARE = 0.2  # of the budget kept back from training for choosing the shares
+MIN_TRAIN_SECONDS = 30.0
+
+
+class AdaptError(DeepragError):
+    """adapt cannot go on; the message says what to change."""
+
+
+class AdaptBusy(AdaptError):
+    """Another adapt is running on the same index."""
+
+
+@dataclass
+class AdaptReport:
+    """What one run did, for the CLI (the manifest entry holds the same, less the timings of each step)."""
+
+    entry: store.Adaptation
+    queries: dict[str, int] = field(default_factory=dict)
+    survivors: dict[str, str] = field(default_factory=dict)
+    llm_rate: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def reset(config: Config) -> bool:
+    """`deeprag adapt --reset`: back to the configured reranker and shares; the cached work is removed too."""
+    require_index(config.index_dir)
+    with _work_lock(config.index_dir / WORK):
+        had = store.reset(config.index_dir)
+    shutil.rmtree(config.index_dir / WORK, ignore_errors=True)
+    return had
+
+
+def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None) -> AdaptReport:
+    """Run the six steps on ``config.index_dir`` with ``config.adapt``; returns what was done and stored."""
+    directory = config.index_dir
+    require_index(directory)
+    settings = config.adapt
+    started = time.monotonic()
+    deadline = started + settings.budget_minutes * 60
+    work = directory / WORK
+    seconds: dict[str, float] = {}
+    with _work_lock(work):
+        searcher = Searcher.for_config(config)
+        base = config.retrieval
+        if not base.reranker_model:
+            raise AdaptError("no reranker is configured (retrieval.reranker_model is empty); set one to adapt")
+        sample = sample_chunks(searcher.snapshot.docstore, settings.max_chunks, settings.seed)
+        questions, positives, llm_rate = _write_queries(config, sample, work, started, client_factory)
+        seconds["queries"] = time.monotonic() - started
+        if not questions:
+            raise AdaptError(
+                f"no queries could be written for the {len(sample.order)} chunks sampled: inverse-cloze statements "
+                "need chunks of three sentences or more; add --queries llm (with a server: `deeprag serve`)")
+        train_q, heldout_q = _split(questions, settings.heldout_share, settings.seed)
+        mark = time.monotonic()
+        key = _mining_key(questions, searcher, base, settings)
+        mined = _packed_if_current(work / "pack", key)
+        if mined is None:
+            queries = train_q + heldout_q
+            batched = Searcher(directory, base, config.index, config.embedding,
+                               PrecomputedQueries(searcher.embedder, [q.text for q in queries]))
+            mining = mine(queries, positives, _first_stage(batched, base, settings.negatives_depth), settings)
+            heldout_ids = {q.qid for q in heldout_q}
+            train_rows = [_capped(r, settings.negatives) for r in mining.rows if r.qid not in heldout_ids]
+            heldout_rows = [r for r in mining.rows if r.qid in heldout_ids]
+            if len(train_rows) < 2 or not heldout_rows:
+                raise AdaptError(f"too few queries survived the round trip ({len(mining.rows)} of {len(questions)}) "
+                                 "to train and judge a reranker; raise adapt.max_chunks or add --queries llm")
+            pack(work / "pack", mining.passages, train_rows, heldout_rows,
+                 {"key": key, "survivors": mining.survivors(), "kept": dict(mining.kept), "base_model": base.reranker_model})
+            passages, survivors, kept = mining.passages, mining.survivors(), dict(mining.kept)
+        else:
+            log.info("reusing the round trip and negatives packed in %s for the same queries", work / "pack")
+            passages, train_rows, heldout_rows, survivors, kept = mined
+        seconds["round_trip"] = time.monotonic() - mark
+        data = packed_sha256(work / "pack")
+        data_sha = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+        mark = time.monotonic()
+        budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
+        base_path = resolve_model(base.reranker_model)
+        summary = train_reranker(
+            base_path, work / "pack", work / "trained", passages, train_rows, heldout_rows,
+            settings_for(settings, len(train_rows), max(budget_left, MIN_TRAIN_SECONDS), settings.device), data)
+        seconds["training"] = time.monotonic() - mark
+        before, after = heldout_ndcg(summary["heldout_before"]), heldout_ndcg(summary["heldout_after"])
+        trained = work / "trained" / "final"
+        keep_model = after > before
+        log.info("held-out nDCG@10 of the reranker: %.4f before, %.4f after training: %s", before, after,
+                 "kept" if keep_model else "not kept (no better)")
+
+        mark = time.monotonic()
+        choice = _tune(searcher, base, config, heldout_q, heldout_rows, trained if keep_model else None)
+        seconds["tuning"] = time.monotonic() - mark
+
+        shares = choice.chosen.shares(base)
+        stamp = datetime.now(timezone.utc)
+        model_dir = f"{store.ADAPTED}/reranker-{data_sha[:12]}-{stamp:%Y%m%d%H%M%S}" if shares.adapted_reranker else ""
+        entry = store.Adaptation(
+            model_dir=model_dir, base_model=base.reranker_model, base_sha256=weights_sha256(base.reranker_model),
+            base_languages=_languages(base), start=store.start_settings(base), chosen=shares.__dict__,
+            corpus_digest=store.corpus_digest(searcher.snapshot.docstore), data_sha256=data_sha,
+            counts={"chunks_sampled": len(sample.order), "queries": _by_source(questions),
+                    "survived": kept, "train": len(train_rows), "heldout": len(heldout_rows)},
+            training={"steps": summary.get("steps"), "heldout_ndcg@10_before": round(before, 4),
+                      "heldout_ndcg@10_after": round(after, 4), "kept": keep_model,
+                      # where and how long it trained (an earlier run's or a GPU machine's model is reused as is)
+                      "device": summary.get("device", settings.device),
+                      "seconds": summary.get("seconds", round(seconds["training"], 1))},
+            tuning=choice.report(), seconds=round(time.monotonic() - started, 1), created=stamp.isoformat(timespec="seconds"),
+        )
+        staged = None
+        if shares.adapted_reranker:
+            staged = store.staging_dir(directory)
+            shutil.copytree(trained, staged, dirs_exist_ok=True)
+        store.commit(directory, staged, entry)
+    return AdaptReport(entry, _by_source(questions), survivors, llm_rate, {k: round(v, 1) for k, v in seconds.items()})
+
+
+def _write_queries(config: Config, sample: CorpusSample, work: Path, started: float,
+                   client_factory: Callable[[], LLMClient] | None) -> tuple[list[Question], dict[str, str], dict]:
+    """Step 1: ICT statements and LLM queries for the sampled chunks, as training questions."""
+    settings = config.adapt
+    questions: list[Question] = []
+    positives: dict[str, str] = {}
+    rate: dict = {}
+    if "ict" in settings.queries:
+        questions, positives = ict_queries(sample, settings.ict_per_chunk, settings.seed)
+    if "llm" in settings.queries:
+        from generation import query_writer
+        from generation.llm import LLMClient
+
+        client = client_factory() if client_factory else LLMClient(config.llm)
+        work.mkdir(parents=True, exist_ok=True)
+        deadline = started + settings.llm_share * settings.budget_minutes * 60
+        written = query_writer.write_queries(
+            client, [(i, sample.chunks[i].indexed_text()) for i in sample.order], work / "queries-llm.jsonl",
+            settings.llm_workers, deadline, settings.llm_max_tokens)
+        sampled = {i: w for i, w in written.items() if i in sample.chunks}
+        questions += query_writer.as_questions(sampled)
+        rate = query_writer.rate(sampled.values())
+        log.info("LLM queries: %s", rate)
+    return questions, positives, rate
+
+
+def _split(questions: list[Question], share: float, seed: int) -> tuple[list[Question], list[Question]]:
+    """Step 2: about ``share`` of each source's queries held out, all queries of one chunk on one side."""
+    counts = {source: max(1, math.ceil(share * n)) for source, n in _by_source(questions).items()}
+    return split_heldout(questions, counts, seed)
+
+
+def _first_stage(searcher: Searcher, base: RetrievalConfig, depth: int):
+    """The current first stage, unadapted and unreranked, as the round trip and the negatives read it."""
+    def rank(text: str) -> list[tuple[int, str]]:
+        found = searcher.search(text, base, k=depth, rerank=False, use_adaptation=False)
+        return [(hit.chunk.chunk_id, hit.chunk.indexed_text()) for hit in found.hits]
+    return rank
+
+
+def _tune(searcher: Searcher, base: RetrievalConfig, config: Config, heldout_q: list[Question],
+          heldout_rows: list[Mined], adapted: Path | None) -> tuning.Choice:
+    """Step 5: the held-out queries that survived the round trip, their first-stage lists, both rerankers."""
+    survived = {r.qid for r in heldout_rows}
+    # Inverse-cloze statements are sentences of indexed chunks: every first stage finds them verbatim, so they
+    # cannot tell shares apart (they judged the reranker, on trimmed chunks, in training).
+    queries = [q for q in heldout_q if q.qid in survived and q.source != "ict"][: config.adapt.tune_queries]
+    if not queries:
+        return tuning.without_queries(base, adapted is not None)
+    snapshot = searcher.snapshot
+    hybrid = updated(base, {"mode": "hybrid", "rerank": True})
+    held: list[tuning.HeldOutQuery] = []
+    for q in queries:
+        plan = searcher.route(q.text, hybrid, snapshot)
+        lists = {r.name: r.retrieve(q.text, base.candidates) for r in searcher.stages(
+            updated(hybrid, {"rerank": False}), snapshot, plan).retrievers}
+        held.append(tuning.HeldOutQuery(q.text, source_chunk(q), plan, lists.get("dense"), lists.get("bm25")))
+    ids = {i for h in held for found in (h.dense, h.bm25) if found for i, _ in found}
+    texts = {i: chunk.indexed_text() for i, chunk in snapshot.docstore.chunks(sorted(ids)).items()}
+    device = config.adapt.device
+    scorers = {tuning.START: load_reranker(base.reranker_model, device, base.reranker_precision)}
+    if adapted is not None:
+        scorers[tuning.ADAPTED] = load_reranker(str(adapted), device, base.reranker_precision)
+    if any(s is None for s in scorers.values()):
+        raise AdaptError(f"reranker {base.reranker_model!r} cannot be loaded; set retrieval.reranker_model to a "
+                         "local CrossEncoder folder")
+    return tuning.choose(held, texts, scorers, base, config.adapt)
+
+
+def _mining_key(questions: list[Question], searcher: Searcher, base: RetrievalConfig, settings) -> str:
+    """What the round trip and the negatives depend on: the queries, the corpus, the first stage's settings."""
+    inputs = {"queries": [(q.qid, q.text, q.positive) for q in questions],
+              "corpus": store.corpus_digest(searcher.snapshot.docstore), "embedder": searcher.snapshot.manifest.embedder,
+              "first_stage": store.start_settings(base) | {"candidates": base.candidates},
+              "adapt": [settings.roundtrip_k, settings.negatives_depth, settings.negatives, settings.near_duplicate,
+                        settings.heldout_share, settings.seed]}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _packed_if_current(folder: Path, key: str):
+    """The pack an earlier run wrote for the same inputs (passages, train, held-out, survivors, kept), or None."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != key:
+        return None
+    passages, train_rows, heldout_rows = read_packed(folder)
+    return passages, train_rows, heldout_rows, manifest["survivors"], manifest["kept"]
+
+
+def _capped(row: Mined, negatives: int) -> Mined:
+    return Mined(row.qid, row.query, row.source, row.positive, row.negatives[:negatives])
+
+
+def _by_source(questions: list[Question]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for q in questions:
+        counts[q.source] = counts.get(q.source, 0) + 1
+    return counts
+
+
+def _languages(base: RetrievalConfig) -> list[str] | None:
+    languages = language.model_languages(base.reranker_model, base.reranker_languages, language.ENGLISH_ONLY_RERANKERS)
+    return sorted(languages) if languages is not None else None
+
+
+@contextlib.contextmanager
+def _work_lock(work: Path) -> Iterator[None]:
+    """One adapt per index at a time (ingestion and search go on meanwhile)."""
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AdaptBusy(f"another `deeprag adapt` is running on {work.parent}; wait for it to finish") from None
+        yield

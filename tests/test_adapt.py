@@ -1,0 +1,200 @@
+"""`deeprag adapt` (issue 15): the round trip on a hand-built case, negatives without copies of the source,
+adapt end to end on a tiny corpus with a tiny cross-encoder on the CPU (writes adapted/, search uses it and says
+so, --reset removes it, a kill mid-run leaves the old reranker in force), and no benchmark data on its path."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ground.config import load_config
+from retrieval.adaptation import store
+from retrieval.adaptation.negatives import mine, near_duplicate, survives
+from retrieval.reranker_training.sources import Question
+from tests.conftest import REPO, write
+
+TOPICS = ["volcano", "glacier", "lighthouse", "orchard", "harbor", "canyon", "meadow", "reef", "desert", "tundra",
+          "marsh", "prairie", "fjord", "savanna", "lagoon", "plateau", "geyser", "delta", "atoll", "mesa"]
+WORDS = ["ancient", "quiet", "northern", "crimson", "hollow", "silver", "restless", "narrow", "golden", "broken"]
+THINGS = ["ferns", "stones", "birds", "rivers", "roads", "lamps", "boats", "walls", "bridges", "fields"]
+
+
+def corpus(folder: Path, files: int = 4) -> Path:
+    """Twenty short articles, one topic each, five sentences of words mostly their own, in ``files`` files."""
+    rng = random.Random(7)
+    for f in range(files):
+        parts = []
+        for topic in TOPICS[f::files]:
+            sentences = [f"The {topic} holds {rng.choice(WORDS)} {rng.choice(THINGS)} and {topic} {rng.choice(THINGS)} "
+                         f"near the {topic}{n} valley." for n in range(5)]
+            parts.append(f"# The {topic}\n\n" + " ".join(sentences) + "\n")
+        write(folder / f"part{f}.md", "\n".join(parts))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def blank_cross_encoder(tiny_cross_encoder, tmp_path_factory) -> str:
+    """The tiny cross-encoder with its scoring head zeroed: every pair scores the same before training, so
+    any ranking it learns from the statements shows as a held-out gain."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("blank-cross-encoder")
+    model = BertForSequenceClassification.from_pretrained(tiny_cross_encoder)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+    model.save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (Path(tiny_cross_encoder) / name).exists():
+            (folder / name).write_bytes((Path(tiny_cross_encoder) / name).read_bytes())
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory, embedder, blank_cross_encoder) -> tuple[Path, dict]:
+    """An index of the tiny corpus and the settings adapt runs with: the blank tiny cross-encoder as the
+    configured reranker, statements only, a recipe that moves a tiny model in a few dozen steps."""
+    from ingest.pipeline import Ingestor
+
+    root = tmp_path_factory.mktemp("adapt")
+    env = {"DEEPRAG_RETRIEVAL__RERANKER_MODEL": blank_cross_encoder, "DEEPRAG_RETRIEVAL__RERANKER_PRECISION": "float32",
+           "DEEPRAG_CHUNKING__MAX_TOKENS": "64", "DEEPRAG_CHUNKING__OVERLAP_TOKENS": "0",
+           "DEEPRAG_ADAPT__QUERIES": "ict", "DEEPRAG_ADAPT__BUDGET_MINUTES": "60", "DEEPRAG_ADAPT__EPOCHS": "3",
+           "DEEPRAG_ADAPT__LEARNING_RATE": "0.001", "DEEPRAG_ADAPT__HELDOUT_SHARE": "0.25",
+           "DEEPRAG_ADAPT__ICT_PER_CHUNK": "3", "DEEPRAG_ADAPT__CPU_BATCH_SIZE": "8", "DEEPRAG_ADAPT__MAX_LENGTH": "128"}
+    config = load_config(env=env, overrides={"index_dir": str(root / "index")})
+    Ingestor.for_config(config, embedder=embedder).run([corpus(root / "docs")])
+    return root / "index", env
+
+
+def cli(index: Path, env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--index", str(index)], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, **env, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})
+
+
+def q(qid: str, source: str, chunk: int) -> Question:
+    return Question(qid, f"query {qid}", str(chunk), source, origin=str(chunk))
+
+
+def test_round_trip_keeps_a_query_only_when_its_chunk_is_in_the_top_k():
+    assert survives(3, [1, 2, 3, 4], k=3)
+    assert not survives(4, [1, 2, 3, 4], k=3)
+    assert not survives(9, [], k=3)
+    ranked = {"query a": [(1, "alpha beta gamma"), (2, "delta epsilon"), (3, "zeta eta theta")],
+              "query b": [(1, "alpha beta gamma"), (2, "delta epsilon"), (5, "iota kappa")],
+              "query c": [(4, "lambda mu nu xi"), (6, "lambda mu nu xi omicron"), (7, "pi rho")]}
+    settings = load_config(env={}).adapt.model_copy(update={"roundtrip_k": 2})
+    mined = mine([q("a", "llm", 2), q("b", "llm", 5), q("c", "llm", 4)], {}, lambda text: ranked[text], settings)
+    assert [row.qid for row in mined.rows] == ["a", "c"]  # b's chunk 5 is third: outside the top 2
+    assert mined.survivors() == {"llm": "2 of 3"}
+    assert mined.rows[0].negatives == ["1", "3"]
+    assert mined.rows[1].negatives == ["7"]  # 6 is a near-duplicate of the source chunk 4, not a negative
+
+
+def test_near_duplicates_are_judged_by_shared_words_in_either_script():
+    assert near_duplicate("The cat sat on the mat.", "the cat sat on the mat", 0.6)
+    assert not near_duplicate("The cat sat on the mat.", "Dogs bark at the moon tonight.", 0.6)
+    assert near_duplicate("检索增强生成结合检索与生成", "检索增强生成结合了检索与生成", 0.6)
+
+
+def test_adapt_end_to_end_then_search_uses_it_and_reset_removes_it(tiny_index, tmp_path):
+    """The run reads nothing of the benchmarks: no evaluation module is imported, the shared data is out of reach."""
+    index, env = tiny_index
+    probe = ("import sys, runpy; sys.argv = ['deeprag', 'adapt', '--index', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('app.cli', run_name='__main__')\nexcept SystemExit as exit:\n"
+             "    assert not exit.code, exit.code\n"
+             "print(sorted(m for m in sys.modules if m == 'eval' or m.startswith(('eval.', 'data.'))))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(index)], capture_output=True, text=True, cwd=REPO,
+                          timeout=1800, env={**os.environ, **env, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
+                                             "DEEPRAG_DATA_DIR": str(tmp_path / "nowhere")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    entry = json.loads((index / "manifest.json").read_text())["adapted"]
+    training = entry["training"]
+    kept = training["heldout_ndcg@10_after"] > training["heldout_ndcg@10_before"]
+    assert training["kept"] == kept and entry["chosen"]["adapted_reranker"] == kept  # statements only: shares kept
+    assert entry["counts"]["queries"]["ict"] >= 20 and training["steps"] > 0
+    assert entry["base_model"] == env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"] and entry["data_sha256"]
+    # The tiny random model may or may not learn from a few dozen statements; either way the decision is obeyed.
+    model = index / entry["model_dir"] if kept else Path(env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"])
+    if kept:
+        assert (model / "config.json").is_file() and model.parent == index / store.ADAPTED
+    else:
+        assert not entry["model_dir"] and not any((index / store.ADAPTED).glob("reranker-*"))
+
+    found = json.loads(cli(index, env, "search", "Which valley has the geyser?", "--json").stdout)
+    assert found["reranked"] and found["reranker"] == str(model)
+    assert found["adaptation"]["adapted_reranker"] == kept and not found["adaptation"]["stale"]
+    listed = cli(index, env, "list").stdout
+    assert "adapted" in listed and "STALE" not in listed
+    # A reranker chosen since is the user's: the adaptation is not applied to it.
+    other = json.loads(cli(index, {**env, "DEEPRAG_RETRIEVAL__RERANK_WEIGHT": "0.9"}, "search", "geyser", "--json").stdout)
+    assert other["reranker"] == env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"] and other["adaptation"] is None
+
+    reset = cli(index, env, "adapt", "--reset")
+    assert reset.returncode == 0 and "removed" in reset.stdout
+    assert not (index / store.ADAPTED).exists() and json.loads((index / "manifest.json").read_text())["adapted"] is None
+    after = json.loads(cli(index, env, "search", "Which valley has the geyser?", "--json").stdout)
+    assert after["reranker"] == env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"] and after["adaptation"] is None
+
+
+def test_changed_files_make_the_adaptation_stale(tiny_index, embedder, tmp_path):
+    from ingest.pipeline import Ingestor
+
+    index, env = tiny_index
+    copy = tmp_path / "index"
+    subprocess.run(["cp", "-r", str(index), str(copy)], check=True)
+    entry = store.Adaptation(
+        model_dir="", base_model=env["DEEPRAG_RETRIEVAL__RERANKER_MODEL"], base_sha256=None, base_languages=["en"],
+        start={}, chosen={"mode": "hybrid", "dense_weight": 0.5, "rerank": True, "rerank_weight": 0.5,
+                          "adapted_reranker": False}, corpus_digest="", data_sha256="x")
+    from ingest.index_dir import open_docstore
+
+    docstore = open_docstore(copy)
+    entry = store.Adaptation(**{**entry.to_json(), "corpus_digest": store.corpus_digest(docstore)})
+    docstore.close()
+    store.commit(copy, None, entry)
+    assert "STALE" not in cli(copy, env, "list").stdout
+    config = load_config(env=env, overrides={"index_dir": str(copy)})
+    write(tmp_path / "docs" / "new.md", "# A new article\n\nA new file changes the corpus. It has three sentences. Here.")
+    Ingestor.for_config(config, embedder=embedder).run([tmp_path / "docs"])
+    assert json.loads((copy / "manifest.json").read_text())["adapted"] == entry.to_json()  # ingestion carries it
+    assert "STALE" in cli(copy, env, "list").stdout
+
+
+def test_a_kill_mid_run_leaves_the_previous_reranker_in_force(tiny_index, tmp_path):
+    index, env = tiny_index
+    copy = tmp_path / "index"
+    subprocess.run(["cp", "-r", str(index), str(copy)], check=True)
+    before = (copy / "manifest.json").read_text()
+    searched = json.loads(cli(copy, env, "search", "geyser", "--json").stdout)
+    for delay in (4.0, 9.0):  # during the queries or round trip, then during training
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "adapt", "--index", str(copy)], cwd=REPO,
+                                   env={**os.environ, **env, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert (copy / "manifest.json").read_text() == before
+        found = json.loads(cli(copy, env, "search", "geyser", "--json").stdout)
+        assert (found["reranker"], found["adaptation"]) == (searched["reranker"], searched["adaptation"])
+
+
+def test_no_evaluation_module_is_imported_by_the_adapt_code_path():
+    """Statically too: importing the CLI command and everything adapt runs pulls in no evaluation module."""
+    probe = ("import sys, app.cli_adapt, generation.adapt_run, generation.query_writer\n"
+             "print(sorted(m for m in sys.modules if m == 'eval' or m.startswith(('eval.', 'data.'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
