@@ -17,6 +17,13 @@ from typing import Iterator
 import httpx
 import openai
 
+# The SDK tells its clients apart by looking for `httpx2` in sys.modules on every client it builds; a module
+# another thread is still importing (huggingface_hub's, while the UI loads the embedder in the background) is
+# there half-initialised, and building a client then fails ("partially initialized module 'httpx2' has no
+# attribute 'URL'"). Importing it here, once, before any thread can race, closes that window.
+with contextlib.suppress(ImportError):
+    import httpx2  # noqa: F401
+
 from ground.config import LLMConfig
 from ground.errors import DeepragError
 
