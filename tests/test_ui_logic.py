@@ -179,6 +179,14 @@ def test_highlight_uses_the_check_ignores_filler_and_works_past_600_characters()
     assert "<mark>Emperor penguins eat krill, fish and squid.</mark>" in highlighted_html(shown, moved)
 
 
+def test_highlight_marks_each_of_several_claims_one_passage_supports():
+    passage = "MLA stores one latent vector per token. Keys and values are recovered by up-projections."
+    claims = ["MLA stores a latent vector per token.", "Keys and values come back through up-projections."]
+    spans = support_spans(passage, claims)  # a second claim once crashed the source card ('set' not callable)
+    assert [passage[a:b] for a, b in spans] == ["MLA stores one latent vector per token.",
+                                                "Keys and values are recovered by up-projections."]
+
+
 # -- uploads ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sent, kept", [

@@ -75,8 +75,8 @@ def support_spans(text: str, claims: Sequence[str]) -> list[Span]:
     for claim in claims:
         wanted = set(terms(claim))
         best, best_overlap = None, 0
-        for span, terms in sentences:
-            overlap = len(wanted & terms)
+        for span, sentence_terms in sentences:
+            overlap = len(wanted & sentence_terms)
             if overlap > best_overlap:
                 best, best_overlap = span, overlap
         if best is not None:
