@@ -187,6 +187,13 @@ def test_highlight_marks_each_of_several_claims_one_passage_supports():
                                                 "Keys and values are recovered by up-projections."]
 
 
+def test_a_passage_cited_by_several_sentences_gets_one_source_card():
+    from app.ui.source_cards import _cited
+
+    turn = Turn(1, "q", "A [2]. B [1]. C [1].", [], [2, 1, 1])  # duplicate card keys once crashed the chat
+    assert _cited(turn) == [2, 1]
+
+
 # -- uploads ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sent, kept", [

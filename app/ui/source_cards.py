@@ -70,9 +70,11 @@ def source_card(turn: Turn, number: int, config: Config) -> None:
 
 
 def _cited(turn: Turn) -> list[int]:
-    """The passages to show as sources: the check's list for a finished answer; for one stopped halfway
-    (no check ran), the numbers its partial text cites."""
-    return turn.cited if turn.state != "stopped" else parse_citations(turn.text, len(turn.hits))
+    """The passages to show as sources, each once (a passage several sentences cite or were re-pointed to is
+    one card): the check's list for a finished answer; for one stopped halfway (no check ran), the numbers its
+    partial text cites."""
+    numbers = turn.cited if turn.state != "stopped" else parse_citations(turn.text, len(turn.hits))
+    return list(dict.fromkeys(numbers))
 
 
 def _whole_passage(hit: SearchHit, spans: list[Span], config: Config) -> str:
