@@ -241,13 +241,18 @@ class Docstore:
                         "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
                         (record.path, record.sha256, record.size, record.mtime_ns, len(update.chunks), time.time()),
                     )
-                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
-                if before_commit is not None:
-                    before_commit()
-                self._db.execute("COMMIT")
+                self._commit_generation(before_commit)
             except BaseException:
                 self._rollback()
                 raise
+
+    def _commit_generation(self, before_commit) -> None:
+        """End a write transaction as a new generation of the index: readers that cached anything by
+        generation see the change. ``before_commit`` runs last inside the transaction (crash tests pause there)."""
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+        if before_commit is not None:
+            before_commit()
+        self._db.execute("COMMIT")
 
     def _write(self) -> contextlib.AbstractContextManager[None]:
         """A full disk or a read-only index during a write ends in one line naming the docstore."""
@@ -338,10 +343,7 @@ class Docstore:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (_STAGED_TARGET,))
                 for key, value in meta.items():
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
-                if before_commit is not None:
-                    before_commit()
-                self._db.execute("COMMIT")
+                self._commit_generation(before_commit)
             except BaseException:
                 self._rollback()
                 raise
