@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, TimeoutError as PlaywrightTimeout, expect, sync_playwright
 
 from app.cli_ui import launch
 from app.ui.language import language_for
@@ -112,6 +112,24 @@ def screenshot(page: Page, path: Path, top: Locator | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)
+
+
+def choose_in_multiselect(page: Page, key: str, option: Locator, tries: int = 5) -> None:
+    """Pick ``option`` in the multiselect with widget key ``key``, then close its menu.
+
+    A page that redraws itself (the documents page polls its job once a second) can close an open menu before
+    the click lands, so the menu is opened again until the option is there. The menu is closed by clicking the
+    widget's label, not with Escape: Escape on a multiselect whose menu has already closed clears its value."""
+    box = page.locator(f".st-key-{key}")
+    for attempt in range(tries):
+        box.locator("input").click()
+        try:
+            option.click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+    box.locator("label").click()
 
 
 def assistant_messages(page: Page) -> Locator:

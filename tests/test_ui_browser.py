@@ -30,8 +30,8 @@ from app.ui.language import language_for
 from app.ui.texts import t
 from generation.grounding import ABSTAIN_EN
 from tests.conftest import REPO, write
-from tests.browser_kit import (CHROMIUM, WAIT_MS, VIEWPORT, ask, assistant_messages, chromium, free_port, new_page,
-                               running_ui, screenshot, user_messages)
+from tests.browser_kit import (CHROMIUM, WAIT_MS, VIEWPORT, ask, assistant_messages, choose_in_multiselect, chromium,
+                               free_port, new_page, running_ui, screenshot, user_messages)
 from tests.test_ui_apptest import checked_turn
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -211,11 +211,7 @@ def test_delete_refreshes_the_table_and_the_sidebar(browser, embedder, tmp_path)
         assert table_rows(page) == {"penguins.txt": "indexed", "大熊猫.md": "indexed"}
 
         page.get_by_text("Delete documents").click()
-        page.locator(".st-key-delete_choice input").click()
-        page.get_by_role("option", name=re.compile(r"^penguins\.txt")).click()
-        # Close the menu by clicking away, not with Escape: once the menu has closed by itself (a rerun redraws
-        # it), Escape clears a multiselect's value and the Delete button stays disabled (a CI flake).
-        page.get_by_text("Uploaded files are deleted from the upload folder too", exact=False).click()
+        choose_in_multiselect(page, "delete_choice", page.get_by_role("option", name=re.compile(r"^penguins\.txt")))
         delete = page.get_by_role("button", name="Delete", exact=True)
         expect(delete).to_be_enabled()
         delete.click()
