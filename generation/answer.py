@@ -162,14 +162,16 @@ class AnswerPipeline:
                 rewrite_error = exc
             timings["rewrite"] = _ms(started)
         hits: list[SearchHit] = []
+        abstain = False
         if self.searcher is not None:
             result = self.searcher.search(query, self.retrieval)
             search_ms = dict(result.timings_ms)
             timings["rerank"] = search_ms.pop("rerank", 0.0)
             timings["retrieve"] = sum(search_ms.values())
             hits = result.hits
+            abstain = should_abstain(hits, self.grounding, result.reranker, result.embedder)
         yield Retrieved(query, query != question, hits, dict(timings))
-        if self.searcher is not None and should_abstain(hits, self.grounding):
+        if abstain:
             timings["total"] = _ms(started)
             yield Finished(Answer(question, query, abstain_message(question), [], hits, 0, self.llm.config.model,
                                   timings_ms=timings, abstained=True))

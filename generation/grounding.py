@@ -1,8 +1,9 @@
 """Is an answer grounded? Two checks around generation: whether to answer at all, and which citations hold.
 
-- **Abstain** (before the LLM): when the best retrieved passage's *absolute* relevance is below a floor, the
+- **Abstain** (before the LLM): when no retrieved passage's *absolute* relevance reaches a floor, the
   documents do not cover the question and deeprag says so instead of letting the model invent an answer. Only
-  scores with a fixed scale qualify: the reranker's probability, else the dense cosine similarity. The fused and
+  scores with a fixed scale qualify: the reranker's probability, else the dense cosine similarity, each with the
+  floor calibrated for its model. The fused and
   mixed scores are standardised per query (the best hit of every query looks equally good), and BM25 scores grow
   with the corpus, so neither can tell "no relevant passage" from "a relevant one".
 - **Citation check** (after the LLM): each sentence of the answer is compared with the passages it cites by
@@ -17,7 +18,8 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from pathlib import Path
+from typing import Literal, Mapping, Sequence
 
 from generation.citations import CITATION, numbers_in
 from generation.prompt import is_chinese
@@ -37,6 +39,13 @@ _SENTENCE = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+|\n|$)")
 _LEADING_CITATIONS = re.compile(rf"^(?:\s*{CITATION.pattern})+")
 
 
+# The floors `deeprag eval abstain` fitted (README "Answers: abstaining…": nq-oracle questions over their pool
+# against TriviaQA dev questions over the same pool; fitted on even rows, rates reported on odd rows). A floor
+# belongs to one model's score scale, so "auto" applies these to these models only.
+CALIBRATED_RERANK_FLOORS = {"deeprag-reranker-minilm-l6": 0.4725}
+CALIBRATED_DENSE_FLOORS = {"all-MiniLM-L6-v2": 0.4707}
+
+
 def relevance(hits: Sequence[SearchHit]) -> tuple[str, float] | None:
     """The best hit's score on a fixed scale and its kind: ("rerank", probability), else ("dense", cosine);
     None when only BM25 ran."""
@@ -47,16 +56,40 @@ def relevance(hits: Sequence[SearchHit]) -> tuple[str, float] | None:
     return ("dense", max(dense)) if dense else None
 
 
-def should_abstain(hits: Sequence[SearchHit], settings: GroundingConfig) -> bool:
-    """Whether no passage is relevant enough to answer from (always, for an empty index)."""
+def floor_for(setting: float | str, model: str | None, calibrated: Mapping[str, float]) -> float | None:
+    """The floor a setting means for ``model`` (None: no floor): "auto" is the calibrated floor of that model
+    (by name or folder name), none for a model never calibrated; "off" is none."""
+    if setting == "off" or not model:
+        return None
+    if setting == "auto":
+        return calibrated.get(Path(model).name)
+    return float(setting)
+
+
+def should_abstain(hits: Sequence[SearchHit], settings: GroundingConfig, reranker: str | None,
+                   embedder: str | None) -> bool:
+    """Whether no passage is relevant enough to answer from (always, for an empty index).
+
+    Each hit is judged on the first score it has that has a floor: its reranker probability (a passage in a
+    language the reranker does not read has none; a reranker never calibrated has no "auto" floor), else its
+    dense cosine. deeprag abstains when some hit was judged and
+    none reached its floor; with nothing to judge (BM25 alone, models never calibrated) it answers."""
     if not hits:
         return True
-    best = relevance(hits)
-    if best is None:
-        return False
-    kind, score = best
-    floor = settings.min_rerank_score if kind == "rerank" else settings.min_dense_score
-    return floor is not None and score < floor
+    rerank_floor = floor_for(settings.min_rerank_score, reranker, CALIBRATED_RERANK_FLOORS)
+    dense_floor = floor_for(settings.min_dense_score, embedder, CALIBRATED_DENSE_FLOORS)
+    judged = False
+    for hit in hits:
+        if hit.rerank_score is not None and rerank_floor is not None:
+            score, floor = hit.rerank_score, rerank_floor
+        elif hit.dense_score is not None and dense_floor is not None:
+            score, floor = hit.dense_score, dense_floor
+        else:
+            continue
+        if score >= floor:
+            return False
+        judged = True
+    return judged
 
 
 def abstain_message(question: str) -> str:

@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, TypeVar
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
-                      ValidationInfo, field_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, SecretStr,
+                      ValidationError, ValidationInfo, field_validator)
 from pydantic_settings import EnvSettingsSource, NoDecode, TomlConfigSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -74,6 +74,30 @@ def _language_codes(value: Any) -> Any:
 Languages = Annotated[tuple[str, ...] | None, NoDecode, BeforeValidator(_comma_separated),
                       AfterValidator(_language_codes)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _floor_within(low: float, high: float):
+    """A score floor's check: "auto", "off", or a number from ``low`` to ``high``, refused with one message
+    that names all three (a union type would report one problem per alternative)."""
+    def check(value: Any) -> float | str:
+        if value in FLOOR_WORDS:
+            return value
+        allowed = f'give "auto", "off" or a number from {low:g} to {high:g}'
+        if isinstance(value, bool):
+            raise ValueError(allowed)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(allowed) from None
+        if not low <= number <= high:
+            raise ValueError(allowed)
+        return number
+    return check
+
+
+FLOOR_WORDS = ("auto", "off")
+RerankFloor = Annotated[float | str, PlainValidator(_floor_within(0.0, 1.0))]
+CosineFloor = Annotated[float | str, PlainValidator(_floor_within(-1.0, 1.0))]
 # Shortest API key or access token accepted: long enough that guessing it over the network is hopeless.
 MIN_SECRET_CHARS = 16
 
@@ -194,11 +218,14 @@ class GroundingConfig(Section):
     """When deeprag declines to answer, and how it checks the citations of the answers it gives
     (generation/grounding.py; README "Abstaining and citation checks" says how the defaults were calibrated).
 
-    The floors apply to scores with a fixed scale: the reranker's probability when reranking ran, else the
-    best dense cosine similarity; None switches abstaining off for that case."""
+    The floors apply to scores with a fixed scale: a passage's reranker probability when the reranker scored
+    it, else its dense cosine similarity. A floor belongs to one model's scale: "auto" takes the floor
+    `deeprag eval abstain` fitted for the model in use (the shipped reranker, MiniLM) and none for any other
+    model; "off" never abstains on that score; a number is a floor of your own (calibrate it with
+    `deeprag eval abstain` for your models)."""
 
-    min_rerank_score: float | None = Field(None, ge=0.0, le=1.0)
-    min_dense_score: float | None = Field(None, ge=-1.0, le=1.0)
+    min_rerank_score: RerankFloor = "auto"
+    min_dense_score: CosineFloor = "auto"
     check_citations: bool = True
     # A cited passage supports a sentence when at least this share of the sentence's content terms is in it:
     # the threshold `deeprag eval faithfulness` fits on ARES-NQ's labelled answers (0.361; held-out accuracy 0.968).

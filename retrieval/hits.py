@@ -50,8 +50,10 @@ class SearchResult:
     candidates: dict[str, Candidates] = field(default_factory=dict)
     # The query's language and which stages ran, with the reason for any asked-for stage that did not.
     route: Route | None = None
-    # The cross-encoder that reranked (its name or folder), and the corpus adaptation search used, if any.
+    # The cross-encoder that reranked (its name or folder), the embedding model of the dense stage, and the
+    # corpus adaptation search used, if any: what the scores' scales depend on.
     reranker: str | None = None
+    embedder: str | None = None
     adaptation: dict | None = None
 
     def as_dict(self) -> dict:
@@ -60,6 +62,7 @@ class SearchResult:
             "mode": self.mode,
             "reranked": self.reranked,
             "reranker": self.reranker,
+            "embedder": self.embedder,
             "adaptation": self.adaptation,
             "route": self.route.as_dict() if self.route is not None else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

