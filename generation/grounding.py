@@ -101,7 +101,7 @@ class CheckedSentence:
     text: str  # as written, citation markers included
     start: int  # character span in the answer
     end: int
-    cited: tuple[int, ...]  # passage numbers as the model wrote them
+    cited: tuple[int, ...]  # passage numbers as the model wrote them (for an uncited claim: a filler's after it)
     supported_by: tuple[int, ...]  # after the check: the passages that support it (re-pointed where needed)
     status: Status
     support: float | None  # the best lexical support among supported_by (else among the cited passages)
@@ -137,10 +137,14 @@ class CitationChecker:
         return lexical_support(sentence, [passage])
 
     def check(self, answer: str, passages: Sequence[str]) -> list[CheckedSentence]:
+        claims = split_claims(answer)
+        all_scores = [{n: self.support(text, passages[n - 1]) for n in range(1, len(passages) + 1)}
+                      for text, *_ in claims]
+        fillers = [all(score is None for score in scores.values()) for scores in all_scores]
+        citations = with_filler_citations([cited for *_, cited in claims], fillers)
         checked = []
-        for text, start, end, cited in split_claims(answer):
-            scores = {n: self.support(text, passages[n - 1]) for n in range(1, len(passages) + 1)}
-            if all(score is None for score in scores.values()):
+        for (text, start, end, _), cited, scores, filler in zip(claims, citations, all_scores, fillers):
+            if filler:
                 checked.append(CheckedSentence(text, start, end, cited, (), "no_claim", None))
                 continue
             valid = [n for n in cited if n in scores]
@@ -155,6 +159,22 @@ class CitationChecker:
             shown = max((scores[n] or 0.0 for n in (by or valid or (best_other,))), default=None)
             checked.append(CheckedSentence(text, start, end, cited, by, status, shown))
         return checked
+
+
+def with_filler_citations(cited: Sequence[tuple[int, ...]], fillers: Sequence[bool]) -> list[tuple[int, ...]]:
+    """Each sentence's citations, where claims the model left uncited take those of the filler sentence that
+    follows them ("Penguins live in the Antarctic. They eat krill. The passage is [2]."): the model named the
+    passage for what it had just said. A claim with citations of its own ends the run a filler can reach."""
+    result = list(cited)
+    waiting: list[int] = []
+    for i, (numbers, filler) in enumerate(zip(cited, fillers)):
+        if not filler:
+            waiting = [] if numbers else waiting + [i]
+        elif numbers:
+            for j in waiting:
+                result[j] = numbers
+            waiting = []
+    return result
 
 
 def split_claims(answer: str) -> list[tuple[str, int, int, tuple[int, ...]]]:

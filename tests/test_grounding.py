@@ -47,6 +47,23 @@ def test_each_sentence_is_checked_against_the_passage_it_cites():
     ]
 
 
+def test_uncited_claims_take_the_citation_of_the_filler_after_them():
+    """Small models often cite once, at the end ("The passage is [2]."): the claims before it are checked
+    against that passage instead of being shown as uncited, and the answer counts as grounded."""
+    checker = CitationChecker(threshold=0.5)
+    answer = ("Latent attention compresses keys and values. It shrinks the KV cache. The passage is [2]. "
+              "It activates 8 routed experts [1]. Lionel Messi won the World Cup. The passage is [1].")
+    status = [(c.status, c.cited, c.supported_by) for c in checker.check(answer, PASSAGES)]
+    assert status == [
+        ("supported", (2,), (2,)),
+        ("supported", (2,), (2,)),
+        ("no_claim", (2,), ()),
+        ("supported", (1,), (1,)),
+        ("unsupported", (1,), ()),  # the filler vouches for it, and passage 1 does not say it
+        ("no_claim", (1,), ()),
+    ]
+
+
 def hit(rerank=None, dense=None):
     chunk = Chunk(source="s.md", doc_id="d", title="t", text="x", page=None, start=0, end=1, ordinal=0, chunk_id=1)
     return SearchHit(chunk, score=0.0, dense_score=dense, rerank_score=rerank)
