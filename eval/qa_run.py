@@ -67,7 +67,10 @@ def run_qa(config: Config, spec: QAEval) -> dict:
         config = updated(config, {"index_dir": index_dir})
     client = LLMClient(config.llm)
     searcher = None if spec.closed_book else Searcher.for_config(config)
-    pipeline = AnswerPipeline(searcher, client, config.retrieval, config.prompt)
+    # Every question is answered: this run measures reading, and abstaining is measured on its own
+    # (`deeprag eval abstain`), where out-of-scope questions exist to measure it on.
+    answer_all = updated(config.grounding, {"min_rerank_score": "off", "min_dense_score": "off"})
+    pipeline = AnswerPipeline(searcher, client, config.retrieval, config.prompt, answer_all)
     judge = LLMJudge(client) if spec.judge else None
     style = spec.prompt
 

@@ -84,11 +84,12 @@ class RunDir:
 
 
 def _same(old: Any, new: Any) -> bool:
-    """Settings equal, where a setting added to deeprag since the run started counts as unchanged when it is
-    unset (None): such a setting means "as before", so a run can resume across that change."""
+    """Settings equal, where a setting added to the record since the run started counts as unchanged when it is
+    unset (None), and so does one no longer recorded that was unset then: None means "as before", so a run can
+    resume across that change."""
     if isinstance(old, dict) and isinstance(new, dict):
         return all(_same(old.get(key), new[key]) if key in old else new[key] is None for key in new) and all(
-            key in new for key in old)
+            key in new or old[key] is None for key in old)
     return old == new
 
 
@@ -159,14 +160,16 @@ def git_commit() -> str | None:
 
 def public_settings(config: Config) -> dict:
     """Every setting that can change a run's results, for config.json: not the LLM API key, timeout and
-    retries, not how many requests run at once (a run may resume with other parallelism; metrics.json records it), and not the
-    server and UI sections."""
+    retries, not how many requests run at once (a run may resume with other parallelism; metrics.json records it), not the
+    server and UI sections, and not the abstention floors."""
     settings = as_dict(config)
     for key in ("api_key", "timeout_s", "max_retries"):  # how long to wait and how often to retry: not what
         settings["llm"].pop(key, None)                     # the answers are
     settings["eval"].pop("workers", None)
     for section in ("serve", "ui"):  # how servers are started and the UI is reached: no run reads them
         settings.pop(section, None)
+    for floor in ("min_rerank_score", "min_dense_score"):  # no run abstains: QA answers every question, and
+        settings["grounding"].pop(floor, None)             # `eval abstain` fits the floors itself
     return settings
 
 

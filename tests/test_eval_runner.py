@@ -95,3 +95,12 @@ def test_a_setting_added_since_the_run_started_does_not_block_resuming_while_uns
         RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 5, "languages": ["en"]}}})
     with pytest.raises(RunConflict, match="config"):
         RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 3}}})
+
+
+def test_a_setting_no_longer_recorded_does_not_block_resuming_if_it_was_unset(tmp_path):
+    """Runs from before the abstention floors left the record (they recorded them as None) still resume."""
+    RunDir(tmp_path / "run").start({"kind": "qa", "config": {"grounding": {"min_rerank_score": None, "check": True}}})
+    RunDir(tmp_path / "run").start({"kind": "qa", "config": {"grounding": {"check": True}}})
+    RunDir(tmp_path / "other").start({"kind": "qa", "config": {"grounding": {"min_rerank_score": 0.4, "check": True}}})
+    with pytest.raises(RunConflict, match="config"):
+        RunDir(tmp_path / "other").start({"kind": "qa", "config": {"grounding": {"check": True}}})

@@ -13,7 +13,7 @@ from llm_fixtures import sample_index, vllm_url  # noqa: F401 (fixtures)
 
 from generation.answer import AnswerPipeline, Finished, Retrieved, TokenDelta
 from app.cli import main
-from ground.config import load_config, updated
+from ground.config import GroundingConfig, load_config, updated
 from generation.llm import ContextOverflow, LLMClient, LLMModelNotFound, LLMUnavailable
 from generation.prompt import build_messages
 from retrieval.searcher import Searcher
@@ -31,7 +31,10 @@ def settings(sample_index, vllm_url):  # noqa: F811
 
 @pytest.fixture
 def pipeline(settings, embedder):
-    return AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm))
+    """Abstaining is off: these tests are about the LLM path (a too-long question must reach it);
+    tests/test_grounding.py has the abstain path."""
+    answer_all = GroundingConfig(min_rerank_score="off", min_dense_score="off")
+    return AnswerPipeline(Searcher.for_config(settings, embedder), LLMClient(settings.llm), grounding=answer_all)
 
 
 def test_ask_end_to_end(pipeline):
