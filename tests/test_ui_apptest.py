@@ -232,7 +232,7 @@ LONG_PENGUINS = " ".join(f"Colony {i} of emperor penguins gathers on the sea ice
 PANDA_FACTS = "Giant pandas live in the bamboo forests of Sichuan. This passage states the facts about them."
 # One sentence of each kind the citation check tells apart: supported, repointed, unsupported, uncited, filler.
 MARKED_ANSWER = ("Emperor penguins eat krill and squid [1]. Pandas live in bamboo forests [1]. "
-                 "Penguins can fly to the moon [1]. Rockets are loud. The passage states this [2].")
+                 "Penguins can fly to the moon [1]. The passage states this [2]. Rockets are loud.")
 
 
 def _hit(name: str, text: str) -> SearchHit:
@@ -250,7 +250,7 @@ def checked_turn() -> Turn:
 def test_check_marks_each_sentence_where_it_ends(ui_env):
     """Every status gets its mark at its sentence, and the cards mark what the check found."""
     turn = checked_turn()
-    assert [c.status for c in turn.checked] == ["supported", "repointed", "unsupported", "uncited", "no_claim"]
+    assert [c.status for c in turn.checked] == ["supported", "repointed", "unsupported", "no_claim", "uncited"]
     at = open_stored_chat("marks-chat-1", [turn])
     answer = answer_markdown(at)
     assert answer.startswith("Emperor penguins eat krill and squid [\\[1\\]](#t1-source-1). Pandas")
@@ -260,7 +260,7 @@ def test_check_marks_each_sentence_where_it_ends(ui_env):
             'title="The cited passage [1] does not say this">unsupported</span>') in answer
     assert ('Rockets are loud. <span class="deeprag-badge deeprag-uncited" '
             'title="No passage is cited for this sentence">no source</span>') in answer
-    assert answer.endswith("The passage states this [\\[2\\]](#t1-source-2).")  # filler: no mark
+    assert "The passage states this [\\[2\\]](#t1-source-2). Rockets" in answer  # filler: no mark
     assert answer.count("deeprag-badge") == 2
     assert not [w for w in at.warning if "No sentence" in w.value]
     passages = [m.value for m in at.markdown if m.value.startswith('<div class="deeprag-passage">')]
