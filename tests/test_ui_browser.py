@@ -332,7 +332,7 @@ def test_second_question_while_streaming_stop_and_reload_keep_every_turn(browser
     expect(first.get_by_text("▌", exact=False)).to_be_visible(timeout=ANSWER_MS)  # streaming: text and cursor
     # While it streams: a sidebar change (a rerun of the page) for the next question, then the question.
     set_max_tokens(page, 24)
-    ask(page, "Where do giant pandas live?")
+    ask(page, "How deep do emperor penguins dive?")
     expect(user_messages(page)).to_have_count(2)
     expect(assistant_messages(page).nth(1).get_by_text("Queued", exact=False)).to_be_visible()
     expect(first.get_by_text("▌", exact=False)).to_be_visible()  # the first answer goes on streaming
@@ -354,7 +354,7 @@ def test_second_question_while_streaming_stop_and_reload_keep_every_turn(browser
     page.reload()  # a new browser session with the same URL: the whole chat is still there
     expect(user_messages(page)).to_have_count(2)
     expect(user_messages(page).first).to_contain_text("Which animals do emperor penguins hunt?")
-    expect(user_messages(page).nth(1)).to_contain_text("Where do giant pandas live?")
+    expect(user_messages(page).nth(1)).to_contain_text("How deep do emperor penguins dive?")
     first = assistant_messages(page).first
     expect(first.locator(".deeprag-stopped")).to_be_visible()
     again = first.locator('[data-testid="stMarkdownContainer"]').filter(has=page.locator(".deeprag-stopped"))
@@ -387,6 +387,9 @@ def test_sidebar_settings_belong_to_one_session(browser, app_url, llm_server):
     expect(second.get_by_role("radio", name="hybrid")).to_be_checked()
 
     first.get_by_role("link", name="Documents").click()  # the first session keeps its own across its pages
+    expect(first.get_by_role("heading", name="Documents", exact=True)).to_be_visible()
+    # While the new page draws, the old page's sidebar can still be on screen beside it: wait for one light.
+    expect(first.get_by_text("🔴 LLM unreachable")).to_have_count(1)
     expect(first.get_by_text("🔴 LLM unreachable")).to_be_visible()
     first.reload()  # a reload is a new session: the server's settings again
     expect(first.get_by_text(light)).to_be_visible()
