@@ -161,12 +161,14 @@ def git_commit() -> str | None:
 def public_settings(config: Config) -> dict:
     """Every setting that can change a run's results, for config.json: not the LLM API key, timeout and
     retries, not how many requests run at once (a run may resume with other parallelism; metrics.json records it), not the
-    server and UI sections, and not the abstention floors."""
+    server, UI and adapt sections, and not the abstention floors."""
     settings = as_dict(config)
     for key in ("api_key", "timeout_s", "max_retries"):  # how long to wait and how often to retry: not what
         settings["llm"].pop(key, None)                     # the answers are
     settings["eval"].pop("workers", None)
-    for section in ("serve", "ui"):  # how servers are started and the UI is reached: no run reads them
+    # How servers are started, the UI is reached and `deeprag adapt` trains: no run reads them (an adaptation
+    # in force is a property of the index, which search applies and reports).
+    for section in ("serve", "ui", "adapt"):
         settings.pop(section, None)
     for floor in ("min_rerank_score", "min_dense_score"):  # no run abstains: QA answers every question, and
         settings["grounding"].pop(floor, None)             # `eval abstain` fits the floors itself

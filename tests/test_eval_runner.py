@@ -104,3 +104,15 @@ def test_a_setting_no_longer_recorded_does_not_block_resuming_if_it_was_unset(tm
     RunDir(tmp_path / "other").start({"kind": "qa", "config": {"grounding": {"min_rerank_score": 0.4, "check": True}}})
     with pytest.raises(RunConflict, match="config"):
         RunDir(tmp_path / "other").start({"kind": "qa", "config": {"grounding": {"check": True}}})
+
+
+def test_run_records_leave_out_what_no_run_reads():
+    """Server, UI and adapt settings and the abstention floors change no evaluation's results: a run started
+    before one of them existed or changed must still resume."""
+    from eval.runner import public_settings
+    from ground.config import load_config
+
+    recorded = public_settings(load_config(env={}, overrides={"adapt.epochs": 3.0, "grounding.min_rerank_score": 0.3}))
+    assert not {"serve", "ui", "adapt"} & set(recorded) and "retrieval" in recorded
+    assert not {"min_rerank_score", "min_dense_score"} & set(recorded["grounding"])
+    assert "api_key" not in recorded["llm"]
