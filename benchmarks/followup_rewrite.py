@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from eval.datasets import load_questions  # noqa: E402
 from eval.intervals import mean_interval  # noqa: E402
+from eval.runner import percentile  # noqa: E402
 from generation.answer import MAX_REWRITE_TOKENS  # noqa: E402
 from generation.followup import needs_rewrite  # noqa: E402
 from generation.llm import LLMClient, LLMError  # noqa: E402
@@ -92,9 +92,8 @@ def main() -> int:
         except LLMError as exc:
             print(f"no rewrite timings: {exc}", file=sys.stderr)
         else:
-            timing = {"model": llm.model or "(first served)", "n": len(seconds),
-                      "median_s": statistics.median(seconds),
-                      "p90_s": sorted(seconds)[max(0, int(0.9 * len(seconds)) - 1)]}
+            timing = {"model": llm.model or "(first served)", "n": len(seconds), "seconds": seconds,
+                      "median_s": percentile(seconds, 50), "p90_s": percentile(seconds, 90)}
     report = render(rows, timing, args)
     out = REPO / "runs"
     out.mkdir(exist_ok=True)

@@ -3,9 +3,9 @@
 - **Abstain** (before the LLM): when no retrieved passage's *absolute* relevance reaches a floor, the
   documents do not cover the question and deeprag says so instead of letting the model invent an answer. Only
   scores with a fixed scale qualify: the reranker's probability, else the dense cosine similarity, each with the
-  floor calibrated for its model. The fused and
-  mixed scores are standardised per query (the best hit of every query looks equally good), and BM25 scores grow
-  with the corpus, so neither can tell "no relevant passage" from "a relevant one".
+  floor calibrated for its model. The fused and mixed scores are standardised per query (the best hit of every
+  query looks equally good), and BM25 scores grow with the corpus, so neither can tell "no relevant passage"
+  from "a relevant one".
 - **Citation check** (after the LLM): each sentence of the answer is compared with the passages it cites by
   lexical support (the share of the sentence's content terms found in the passage; its threshold calibrated on
   ARES-NQ, see README "Faithfulness"). A sentence its passage does not support is re-pointed to a passage that
@@ -72,8 +72,8 @@ def should_abstain(hits: Sequence[SearchHit], settings: GroundingConfig, reranke
 
     Each hit is judged on the first score it has that has a floor: its reranker probability (a passage in a
     language the reranker does not read has none; a reranker never calibrated has no "auto" floor), else its
-    dense cosine. deeprag abstains when some hit was judged and
-    none reached its floor; with nothing to judge (BM25 alone, models never calibrated) it answers."""
+    dense cosine. deeprag abstains when some hit was judged and none reached its floor; with nothing to judge
+    (BM25 alone, models never calibrated) it answers."""
     if not hits:
         return True
     rerank_floor = floor_for(settings.min_rerank_score, reranker, CALIBRATED_RERANK_FLOORS)

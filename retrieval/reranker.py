@@ -85,8 +85,10 @@ class CrossEncoderRerank:
         self.languages = languages
 
     def process(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
-        readable = [i for i, hit in enumerate(hits) if reads(self.languages, language_of(hit.chunk.indexed_text()))]
-        scored = self.scorer.score(query, [hits[i].chunk.indexed_text() for i in readable])
+        texts = [hit.chunk.indexed_text() for hit in hits]
+        readable = [i for i, text in enumerate(texts)  # a multilingual model reads all: no detection needed
+                    if self.languages is None or reads(self.languages, language_of(text))]
+        scored = self.scorer.score(query, [texts[i] for i in readable])
         scores: list[float | None] = [None] * len(hits)
         for i, score in zip(readable, scored):
             scores[i] = score

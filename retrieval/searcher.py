@@ -256,10 +256,9 @@ class Searcher:
         if stages.rerank is not None:
             with _timed(timings, stages.rerank.name):
                 hits = stages.rerank.process(query, hits)
-        dense_ran = any(retriever.name == "dense" for retriever in stages.retrievers)
         return SearchResult(query, settings.mode, stages.rerank is not None, hits[: settings.k], timings, lists, plan,
                             reranker=settings.reranker_model if stages.rerank is not None else None,
-                            embedder=self._embedding.model if dense_ran else None)
+                            embedder=self._embedding.model if "dense" in lists else None)
 
     def _check(self, query: str, snapshot: IndexSnapshot) -> None:
         if not query or not query.strip():
