@@ -198,3 +198,30 @@ def test_no_evaluation_module_is_imported_by_the_adapt_code_path():
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_training_out_of_memory_is_one_line_naming_the_smaller_step(tmp_path, monkeypatch):
+    """torch reports a failed CPU allocation as a bare RuntimeError (seen when adapting the Chinese seeds under a
+    memory limit); adapt must turn it into the fix, and must not swallow other errors. Mocked: running a real
+    machine out of memory in a test would take down whatever else runs beside it."""
+    from retrieval.adaptation import training
+    from retrieval.reranker_training.train import TrainSettings
+
+    settings = TrainSettings(epochs=1, batch_size=4, learning_rate=2e-5, max_length=320, eval_steps=10, patience=2,
+                             seed=13, loss="mnrl", hard_negatives=3, in_batch_negatives=4, max_seconds=60, device="cpu")
+    failure = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                           "memory: you tried to allocate 19660800 bytes. Error code 12 (Cannot allocate memory)")
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(training, "train", fail)
+    with pytest.raises(training.TrainingOutOfMemory) as raised:
+        training.train_reranker("base", tmp_path / "pack", tmp_path / "out", {}, [], [], settings, {})
+    message = str(raised.value)
+    assert "\n" not in message and "adapt.cpu_batch_size" in message and "DEEPRAG_ADAPT__CPU_BATCH_SIZE=2" in message
+    assert raised.value.__cause__ is failure
+
+    failure = RuntimeError("expected all tensors to be on the same device")
+    with pytest.raises(RuntimeError, match="same device"):
+        training.train_reranker("base", tmp_path / "pack", tmp_path / "out", {}, [], [], settings, {})

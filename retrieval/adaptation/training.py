@@ -33,6 +33,18 @@ class NoCuda(DeepragError):
     """--device cuda on a machine where torch sees no GPU."""
 
 
+class TrainingOutOfMemory(DeepragError):
+    """Training asked for more memory than the machine (or a ulimit) allows. The pack and the index are
+    untouched, so the fix is a smaller step, not a new run from scratch."""
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """torch reports a failed CPU allocation as a plain RuntimeError; a GPU one as torch.OutOfMemoryError."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
 def pack(folder: Path, passages: dict[str, str], train_rows: list[Mined], heldout_rows: list[Mined],
          manifest: dict) -> dict[str, str]:
     """Write the training pack; returns its files' sha256 (the adaptation's data hash)."""
@@ -86,7 +98,18 @@ def train_reranker(base_model: str, pack_dir: Path, out_dir: Path, passages: dic
                 f"{settings.batch_size} --lr {settings.learning_rate:g} --max-length {settings.max_length}`), copy "
                 f"its out folder back to {out_dir} and run `deeprag adapt` again: it picks the model up")
     started = time.monotonic()
-    summary = train(base_model, passages, train_rows, heldout_rows, out_dir, settings)
+    try:
+        summary = train(base_model, passages, train_rows, heldout_rows, out_dir, settings)
+    except (MemoryError, RuntimeError) as error:
+        if not _out_of_memory(error):
+            raise
+        setting = "adapt.batch_size" if settings.device == "cuda" else "adapt.cpu_batch_size"
+        raise TrainingOutOfMemory(
+            f"training the reranker ran out of memory at {settings.batch_size} queries a step on {settings.device} "
+            f"(max length {settings.max_length}); the index and its current reranker are untouched. Lower {setting} "
+            f"(DEEPRAG_ADAPT__{setting.split('.')[1].upper()}={max(2, settings.batch_size // 2)}) or adapt.max_length, "
+            f"free memory, or train on a GPU (--device cuda), then run `deeprag adapt` again: the queries and the "
+            f"pack are reused") from error
     summary.update({"settings": vars(settings), "packed_sha256": data_sha256, "base_model": base_model,
                     "seconds": round(time.monotonic() - started, 1), "device": settings.device})
     (out_dir / "final" / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
