@@ -225,3 +225,25 @@ def test_training_out_of_memory_is_one_line_naming_the_smaller_step(tmp_path, mo
     failure = RuntimeError("expected all tensors to be on the same device")
     with pytest.raises(RuntimeError, match="same device"):
         training.train_reranker("base", tmp_path / "pack", tmp_path / "out", {}, [], [], settings, {})
+
+
+def test_queries_the_reranker_cannot_read_are_not_trained_on(tmp_path, embedder, blank_cross_encoder):
+    """An English-only reranker over Chinese text: search never gives it Chinese questions, so adapt must not
+    spend its budget teaching it Chinese statements. A Chinese-only corpus ends in one line naming the fix,
+    before any round trip or training; nothing is written to the manifest."""
+    from generation.adapt_run import AdaptError, adapt
+    from ingest.pipeline import Ingestor
+
+    sentences = ["火山口的湖泊终年不冻，湖水呈深蓝色。", "当地牧民每年夏天把羊群赶到湖边的草场。", "冬天的积雪很厚，道路常常中断。",
+                 "湖的北岸有一座古老的寺庙。", "游客多在七月和八月到来。"]
+    write(tmp_path / "docs" / "lake.md", "# 火山湖\n\n" + "".join(sentences * 3) + "\n")
+    config = load_config(env={"DEEPRAG_RETRIEVAL__RERANKER_MODEL": blank_cross_encoder,
+                              "DEEPRAG_RETRIEVAL__RERANKER_LANGUAGES": "en", "DEEPRAG_ADAPT__QUERIES": "ict"},
+                         overrides={"index_dir": str(tmp_path / "index")})
+    Ingestor.for_config(config, embedder=embedder).run([tmp_path / "docs"])
+    with pytest.raises(AdaptError) as raised:
+        adapt(config)
+    message = str(raised.value)
+    assert "reads en only" in message and "(zh)" in message and "multilingual cross-encoder" in message
+    assert json.loads((tmp_path / "index" / "manifest.json").read_text()).get("adapted") is None
+    assert not (tmp_path / "index" / "adapt-work" / "pack").exists()
