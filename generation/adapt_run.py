@@ -198,26 +198,27 @@ def _write_queries(config: Config, sample: CorpusSample, work: Path, started: fl
 
 
 def _readable_by_reranker(questions: list[Question], base: RetrievalConfig) -> list[Question]:
-    """Only the queries in languages the reranker reads. Search never gives it the others (retrieval/language.py
-    routes such questions around it), so training on them would spend the budget on text it never ranks: on
-    the Chinese seed articles the English reranker trained 10 minutes on Chinese statements and got worse."""
+    """Drop the inverse-cloze statements in languages the reranker does not read. Search never gives it such
+    text (retrieval/language.py routes those questions around it) and statements cannot choose shares, so they
+    would only spend the budget: on the Chinese seed articles the English reranker trained 10 minutes on Chinese
+    statements and got worse. LLM queries stay whatever their language: the shares are chosen on them."""
     known = _languages(base)
     languages = frozenset(known) if known is not None else None
-    readable = [q for q in questions if language.reads(languages, language_of(q.text))]
-    skipped = len(questions) - len(readable)
-    if not skipped:
+    unread = [q for q in questions if q.source == "ict" and not language.reads(languages, language_of(q.text))]
+    if not unread:
         return questions
-    unread = sorted({language_of(q.text) or "?" for q in questions} - set(languages or ()))
-    fix = (f"to adapt for {', '.join(unread)} too, set retrieval.reranker_model to a multilingual cross-encoder "
+    dropped = {q.qid for q in unread}
+    kept = [q for q in questions if q.qid not in dropped]
+    codes = ", ".join(sorted({language_of(q.text) or "?" for q in unread}))
+    fix = (f"to adapt for {codes} too, set retrieval.reranker_model to a multilingual cross-encoder "
            "(and retrieval.reranker_languages)")
-    if not readable:
+    if not kept:
         raise AdaptError(f"the reranker {base.reranker_model!r} reads {', '.join(sorted(languages or ()))} only and "
-                         f"none of the {len(questions)} queries written for this corpus is in it "
-                         f"({', '.join(unread)}): search skips it for such questions, so there is nothing to adapt; "
-                         f"{fix}")
-    log.warning("%d of %d queries are in %s, which the reranker %r does not read; adapting on the other %d; %s",
-                skipped, len(questions), ", ".join(unread), base.reranker_model, len(readable), fix)
-    return readable
+                         f"all {len(questions)} statements written for this corpus are in {codes}: search skips it "
+                         f"for such questions, so there is nothing to adapt; {fix}")
+    log.warning("%d of %d statements are in %s, which the reranker %r does not read: left out; %s",
+                len(unread), len(questions), codes, base.reranker_model, fix)
+    return kept
 
 
 def _split(questions: list[Question], share: float, seed: int) -> tuple[list[Question], list[Question]]:

@@ -227,10 +227,10 @@ def test_training_out_of_memory_is_one_line_naming_the_smaller_step(tmp_path, mo
         training.train_reranker("base", tmp_path / "pack", tmp_path / "out", {}, [], [], settings, {})
 
 
-def test_queries_the_reranker_cannot_read_are_not_trained_on(tmp_path, embedder, blank_cross_encoder):
+def test_statements_the_reranker_cannot_read_are_not_trained_on(tmp_path, embedder, blank_cross_encoder):
     """An English-only reranker over Chinese text: search never gives it Chinese questions, so adapt must not
-    spend its budget teaching it Chinese statements. A Chinese-only corpus ends in one line naming the fix,
-    before any round trip or training; nothing is written to the manifest."""
+    spend its budget teaching it Chinese statements. A Chinese-only corpus with statements only ends in one line
+    naming the fix, before any round trip or training; nothing is written to the manifest."""
     from generation.adapt_run import AdaptError, adapt
     from ingest.pipeline import Ingestor
 
@@ -244,6 +244,6 @@ def test_queries_the_reranker_cannot_read_are_not_trained_on(tmp_path, embedder,
     with pytest.raises(AdaptError) as raised:
         adapt(config)
     message = str(raised.value)
-    assert "reads en only" in message and "(zh)" in message and "multilingual cross-encoder" in message
+    assert "reads en only" in message and "are in zh" in message and "multilingual cross-encoder" in message
     assert json.loads((tmp_path / "index" / "manifest.json").read_text()).get("adapted") is None
     assert not (tmp_path / "index" / "adapt-work" / "pack").exists()
