@@ -175,7 +175,9 @@ class IngestConfig(Section):
 
 class RetrievalConfig(Section):
     mode: Mode = "hybrid"
-    k: int = Field(5, ge=1)
+    # Passages sent to the LLM. 3, not 5: on 2 CPU cores the first token came in 2.4 s against 3.6 s (p95 3.5 s
+    # against 29 s) with equal nq-oracle dev EM (benchmarks/answer_latency.py; README "Answer latency").
+    k: int = Field(3, ge=1)
     candidates: int = Field(100, ge=1)  # per retriever, before fusion
     # How dense and BM25 candidates are merged: "zscore" (weighted sum of per-list standardised scores) or
     # "rrf" (reciprocal rank fusion, constant rrf_k). dense_weight is the dense list's share for "zscore".

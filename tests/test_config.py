@@ -82,7 +82,7 @@ def test_missing_config_file_is_reported(tmp_path: Path):
 
 def test_updated_copies_are_checked_and_sections_are_frozen():
     settings = RetrievalConfig()
-    assert updated(settings, {"k": 3, "mode": None}).k == 3 and settings.k == 5
+    assert updated(settings, {"k": 4, "mode": None}).k == 4 and settings.k == 3
     with pytest.raises(ConfigError, match=r"k = 0 in changed settings"):
         updated(settings, {"k": 0})
     with pytest.raises(Exception, match="frozen"):

@@ -32,12 +32,12 @@ from tests.conftest import write
 
 def test_settings_start_from_the_configuration_and_apply_to_a_copy(config):
     settings = UISettings.from_config(config)
-    assert (settings.k, settings.mode, settings.index_dir) == (5, "hybrid", str(config.index_dir))
+    assert (settings.k, settings.mode, settings.index_dir) == (config.retrieval.k, "hybrid", str(config.index_dir))
     settings.k, settings.mode, settings.temperature, settings.llm_model = 7, "bm25", 0.6, "tiny"
     applied = settings.apply(config)
     assert (applied.retrieval.k, applied.retrieval.mode, applied.llm.temperature, applied.llm.model) == (7, "bm25", 0.6, "tiny")
-    assert config.retrieval.k == 5  # the shared base config is never changed
-    assert UISettings.from_config(config).k == 5  # and the next session starts from it, not from this one
+    assert config.retrieval.k == 3  # the shared base config is never changed
+    assert UISettings.from_config(config).k == 3  # and the next session starts from it, not from this one
 
 
 # -- the chat: conversation thread, store, marks --------------------------------------------------------
