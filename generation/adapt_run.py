@@ -202,22 +202,27 @@ def _readable_by_reranker(questions: list[Question], base: RetrievalConfig) -> l
     text (retrieval/language.py routes those questions around it) and statements cannot choose shares, so they
     would only spend the budget: on the Chinese seed articles the English reranker trained 10 minutes on Chinese
     statements and got worse. LLM queries stay whatever their language: the shares are chosen on them."""
-    known = _languages(base)
-    languages = frozenset(known) if known is not None else None
-    unread = [q for q in questions if q.source == "ict" and not language.reads(languages, language_of(q.text))]
+    languages = language.reranker_languages(base)
+    if languages is None:  # a multilingual reranker reads every statement: nothing to detect
+        return questions
+    kept, unread = [], set()
+    for question in questions:
+        code = language_of(question.text) if question.source == "ict" else None
+        if question.source == "ict" and not language.reads(languages, code):
+            unread.add(code or "?")
+        else:
+            kept.append(question)
     if not unread:
         return questions
-    dropped = {q.qid for q in unread}
-    kept = [q for q in questions if q.qid not in dropped]
-    codes = ", ".join(sorted({language_of(q.text) or "?" for q in unread}))
+    codes = ", ".join(sorted(unread))
     fix = (f"to adapt for {codes} too, set retrieval.reranker_model to a multilingual cross-encoder "
            "(and retrieval.reranker_languages)")
     if not kept:
-        raise AdaptError(f"the reranker {base.reranker_model!r} reads {', '.join(sorted(languages or ()))} only and "
-                         f"all {len(questions)} statements written for this corpus are in {codes}: search skips it "
-                         f"for such questions, so there is nothing to adapt; {fix}")
+        raise AdaptError(f"the reranker {base.reranker_model!r} reads {', '.join(sorted(languages))} only and all "
+                         f"{len(questions)} statements written for this corpus are in {codes}: search skips it for "
+                         f"such questions, so there is nothing to adapt; {fix}")
     log.warning("%d of %d statements are in %s, which the reranker %r does not read: left out; %s",
-                len(unread), len(questions), codes, base.reranker_model, fix)
+                len(questions) - len(kept), len(questions), codes, base.reranker_model, fix)
     return kept
 
 
@@ -298,7 +303,7 @@ def _by_source(questions: list[Question]) -> dict[str, int]:
 
 
 def _languages(base: RetrievalConfig) -> list[str] | None:
-    languages = language.model_languages(base.reranker_model, base.reranker_languages, language.ENGLISH_ONLY_RERANKERS)
+    languages = language.reranker_languages(base)
     return sorted(languages) if languages is not None else None
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ground.config import ANY_LANGUAGE, LANGUAGE_CODES, Mode
+from ground.config import ANY_LANGUAGE, LANGUAGE_CODES, Mode, RetrievalConfig
 from ingest.language import language_of
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,12 @@ def model_languages(model: str, configured: Sequence[str] | None, english_only: 
     if model in english_only or Path(model).name in {Path(name).name for name in english_only}:
         return frozenset({"en"})
     return None
+
+
+def reranker_languages(settings: RetrievalConfig) -> Languages:
+    """What the configured reranker reads: search routes around it by this, and `deeprag adapt` trains it on
+    this alone."""
+    return model_languages(settings.reranker_model, settings.reranker_languages, ENGLISH_ONLY_RERANKERS)
 
 
 def reads(languages: Languages, language: str | None) -> bool:

@@ -192,7 +192,7 @@ class Searcher:
             query, settings.mode, settings.rerank,
             embedding.model, language.model_languages(embedding.model, embedding.languages, language.ENGLISH_ONLY_EMBEDDERS),
             settings.reranker_model,
-            self._reranker_languages(settings),
+            language.reranker_languages(settings),
         )
         if "dense" in plan.skipped or "dense" in plan.notes:
             language.once.warn((str(self.directory), embedding.model, "dense", str(plan.dense)), lambda: language.dense_advice(
@@ -202,11 +202,6 @@ class Searcher:
             language.once.warn(("rerank", settings.reranker_model), lambda: language.rerank_advice(
                 settings.reranker_model, plan.language))
         return plan
-
-    @staticmethod
-    def _reranker_languages(settings: RetrievalConfig) -> language.Languages:
-        return language.model_languages(settings.reranker_model, settings.reranker_languages,
-                                        language.ENGLISH_ONLY_RERANKERS)
 
     @staticmethod
     def _corpus_languages(snapshot: IndexSnapshot) -> str:
@@ -230,7 +225,7 @@ class Searcher:
         return Stages(
             retrievers,
             fusion=fusion_for(settings) if len(retrievers) > 1 else None,
-            rerank=CrossEncoderRerank(scorer, settings.rerank_weight, self._reranker_languages(settings))
+            rerank=CrossEncoderRerank(scorer, settings.rerank_weight, language.reranker_languages(settings))
             if scorer is not None else None,
         )
 

@@ -204,11 +204,10 @@ def test_training_out_of_memory_is_one_line_naming_the_smaller_step(tmp_path, mo
     """torch reports a failed CPU allocation as a bare RuntimeError (seen when adapting the Chinese seeds under a
     memory limit); adapt must turn it into the fix, and must not swallow other errors. Mocked: running a real
     machine out of memory in a test would take down whatever else runs beside it."""
+    from ground.config import AdaptConfig
     from retrieval.adaptation import training
-    from retrieval.reranker_training.train import TrainSettings
 
-    settings = TrainSettings(epochs=1, batch_size=4, learning_rate=2e-5, max_length=320, eval_steps=10, patience=2,
-                             seed=13, loss="mnrl", hard_negatives=3, in_batch_negatives=4, max_seconds=60, device="cpu")
+    settings = training.settings_for(AdaptConfig(), train_rows=8, max_seconds=60, device="cpu")  # 4 queries a step
     failure = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
                            "memory: you tried to allocate 19660800 bytes. Error code 12 (Cannot allocate memory)")
 

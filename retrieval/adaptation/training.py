@@ -103,11 +103,11 @@ def train_reranker(base_model: str, pack_dir: Path, out_dir: Path, passages: dic
     except (MemoryError, RuntimeError) as error:
         if not _out_of_memory(error):
             raise
-        setting = "adapt.batch_size" if settings.device == "cuda" else "adapt.cpu_batch_size"
+        key = "batch_size" if settings.device == "cuda" else "cpu_batch_size"
         raise TrainingOutOfMemory(
             f"training the reranker ran out of memory at {settings.batch_size} queries a step on {settings.device} "
-            f"(max length {settings.max_length}); the index and its current reranker are untouched. Lower {setting} "
-            f"(DEEPRAG_ADAPT__{setting.split('.')[1].upper()}={max(2, settings.batch_size // 2)}) or adapt.max_length, "
+            f"(max length {settings.max_length}); the index and its current reranker are untouched. Lower adapt.{key} "
+            f"(DEEPRAG_ADAPT__{key.upper()}={max(2, settings.batch_size // 2)}) or adapt.max_length, "
             f"free memory, or train on a GPU (--device cuda), then run `deeprag adapt` again: the queries and the "
             f"pack are reused") from error
     summary.update({"settings": vars(settings), "packed_sha256": data_sha256, "base_model": base_model,
