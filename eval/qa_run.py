@@ -56,6 +56,12 @@ class QAEval:
     index_dir: Path | None = None  # a passage index (required for nq-open / triviaqa unless closed-book)
 
 
+# What a closed-book run never reads: no index is opened and nothing is retrieved, so a new retrieval default must
+# not stop such a run from resuming.
+CLOSED_BOOK_UNUSED = tuple(f"config.{section}" for section in (
+    "index_dir", "embedding", "chunking", "index", "ingest", "retrieval"))
+
+
 def run_qa(config: Config, spec: QAEval) -> dict:
     """Run (or resume) one QA evaluation; returns the metrics written to metrics.json."""
     questions = load_questions(config.data_dir, spec.dataset)[spec.offset:]
@@ -87,7 +93,7 @@ def run_qa(config: Config, spec: QAEval) -> dict:
         "model": client.model.name,
         "index_dir": str(index_dir) if index_dir else None,
         "config": public_settings(config),
-    })
+    }, unused=CLOSED_BOOK_UNUSED if spec.closed_book else ())
 
     def work(question: Question) -> dict:
         record = qa_record(question, pipeline.ask(question.text), style)

@@ -7,6 +7,7 @@ that is interrupted keeps every finished line; running the same command again sk
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Collection, Iterable, Sequence, TypeVar
 
 from tqdm import tqdm
 
@@ -41,14 +42,19 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
-    def start(self, settings: dict[str, Any]) -> None:
+    def start(self, settings: dict[str, Any], unused: Collection[str] = ()) -> None:
         """Create the directory and write config.json, or check that an existing run used the same settings
-        (resuming a run under other settings would mix two experiments in one file)."""
+        (resuming a run under other settings would mix two experiments in one file).
+
+        ``unused`` names settings (dotted paths such as ``config.retrieval``) that this run does not read: they
+        are neither recorded nor compared, so that changing them (a closed-book run and the retrieval defaults)
+        does not stop a resume."""
         self.path.mkdir(parents=True, exist_ok=True)
         config_file = self.path / "config.json"
+        settings = _without(settings, unused)
         record = {**settings, "git_commit": git_commit()}
         if config_file.exists():
-            old = json.loads(config_file.read_text(encoding="utf-8"))
+            old = _without(json.loads(config_file.read_text(encoding="utf-8")), unused)
             # "limit" may change: records are per query, so a longer or shorter run reuses what is done.
             differing = sorted(k for k in settings if k != "limit" and not _same(old.get(k), settings[k]))
             if differing:
@@ -81,6 +87,19 @@ class RunDir:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json_atomically(self.path / "metrics.json", metrics)
+
+
+def _without(settings: dict[str, Any], paths: Collection[str]) -> dict[str, Any]:
+    """A copy of ``settings`` without the dotted ``paths``."""
+    settings = copy.deepcopy(settings)
+    for path in paths:
+        *parents, last = path.split(".")
+        section: Any = settings
+        for parent in parents:
+            section = section.get(parent) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            section.pop(last, None)
+    return settings
 
 
 def _same(old: Any, new: Any) -> bool:

@@ -116,3 +116,21 @@ def test_run_records_leave_out_what_no_run_reads():
     assert not {"serve", "ui", "adapt"} & set(recorded) and "retrieval" in recorded
     assert not {"min_rerank_score", "min_dense_score"} & set(recorded["grounding"])
     assert "api_key" not in recorded["llm"]
+
+
+def test_settings_a_run_does_not_read_neither_block_resuming_nor_are_recorded(tmp_path):
+    """A closed-book run opens no index: a new retrieval default must not stop it from resuming."""
+    unused = ("config.retrieval",)
+    RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 5}, "llm": {"t": 0.1}}})
+    RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 3}, "llm": {"t": 0.1}}}, unused)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "retrieval" not in record["config"]
+    with pytest.raises(RunConflict, match="config"):
+        RunDir(tmp_path / "run").start({"kind": "qa", "config": {"retrieval": {"k": 3}, "llm": {"t": 0.7}}}, unused)
+
+
+def test_a_closed_book_run_reads_no_retrieval_settings():
+    from eval.qa_run import CLOSED_BOOK_UNUSED
+
+    assert {"config.retrieval", "config.index_dir", "config.embedding"} <= set(CLOSED_BOOK_UNUSED)
+    assert not {"config.llm", "config.prompt", "config.eval"} & set(CLOSED_BOOK_UNUSED)
