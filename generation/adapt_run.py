@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from ground.config import Config, RetrievalConfig, updated
+from ground.config import AdaptConfig, Config, RetrievalConfig, updated
 from ground.errors import DeepragError
 from ingest.index_dir import require_index
 from ingest.language import language_of
@@ -105,6 +105,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             raise AdaptError(
                 f"no queries could be written for the {len(sample.order)} chunks sampled: inverse-cloze statements "
                 "need chunks of three sentences or more; add --queries llm (with a server: `deeprag serve`)")
+        _require_a_judge(questions, settings)
         train_q, heldout_q = _split(questions, settings.heldout_share, settings.seed)
         mark = time.monotonic()
         key = _mining_key(questions, searcher, base, settings)
@@ -169,6 +170,17 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             shutil.copytree(trained, staged, dirs_exist_ok=True)
         store.commit(directory, staged, entry)
     return AdaptReport(entry, _by_source(questions), survivors, llm_rate, {k: round(v, 1) for k, v in seconds.items()})
+
+
+def _require_a_judge(questions: list[Question], settings: AdaptConfig) -> None:
+    """Stop before the round trip and training when nothing could put their result in force: with statements
+    only, the held-out judge would be statements, which ``adapt.trust_statements`` says not to trust."""
+    if settings.trust_statements or any(q.source != "ict" for q in questions):
+        return
+    raise AdaptError(
+        f"only inverse-cloze statements were written ({len(questions)}), and they cannot judge a trained reranker "
+        "(on SciFact one trained on statements ranked held-out statements better and labelled claims no better); "
+        "add --queries llm with a server running (`deeprag serve`), or set adapt.trust_statements = true")
 
 
 def _write_queries(config: Config, sample: CorpusSample, work: Path, started: float,
@@ -248,7 +260,7 @@ def _tune(searcher: Searcher, base: RetrievalConfig, config: Config, heldout_q: 
     # cannot tell shares apart (they judged the reranker, on trimmed chunks, in training).
     queries = [q for q in heldout_q if q.qid in survived and q.source != "ict"][: config.adapt.tune_queries]
     if not queries:
-        return tuning.without_queries(base, adapted is not None)
+        return tuning.without_queries(base, adapted is not None, config.adapt.trust_statements)
     snapshot = searcher.snapshot
     hybrid = updated(base, {"mode": "hybrid", "rerank": True})
     held: list[tuning.HeldOutQuery] = []

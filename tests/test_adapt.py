@@ -62,13 +62,14 @@ def blank_cross_encoder(tiny_cross_encoder, tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory, embedder, blank_cross_encoder) -> tuple[Path, dict]:
     """An index of the tiny corpus and the settings adapt runs with: the blank tiny cross-encoder as the
-    configured reranker, statements only, a recipe that moves a tiny model in a few dozen steps."""
+    configured reranker, statements only (trusted to judge it: no LLM here), a recipe that moves a tiny model in a
+    few dozen steps."""
     from ingest.pipeline import Ingestor
 
     root = tmp_path_factory.mktemp("adapt")
     env = {"DEEPRAG_RETRIEVAL__RERANKER_MODEL": blank_cross_encoder, "DEEPRAG_RETRIEVAL__RERANKER_PRECISION": "float32",
            "DEEPRAG_CHUNKING__MAX_TOKENS": "64", "DEEPRAG_CHUNKING__OVERLAP_TOKENS": "0",
-           "DEEPRAG_ADAPT__QUERIES": "ict", "DEEPRAG_ADAPT__BUDGET_MINUTES": "60", "DEEPRAG_ADAPT__EPOCHS": "3",
+           "DEEPRAG_ADAPT__QUERIES": "ict", "DEEPRAG_ADAPT__TRUST_STATEMENTS": "true", "DEEPRAG_ADAPT__BUDGET_MINUTES": "60", "DEEPRAG_ADAPT__EPOCHS": "3",
            "DEEPRAG_ADAPT__LEARNING_RATE": "0.001", "DEEPRAG_ADAPT__HELDOUT_SHARE": "0.25",
            "DEEPRAG_ADAPT__ICT_PER_CHUNK": "3", "DEEPRAG_ADAPT__CPU_BATCH_SIZE": "8", "DEEPRAG_ADAPT__MAX_LENGTH": "128"}
     config = load_config(env=env, overrides={"index_dir": str(root / "index")})
@@ -246,3 +247,21 @@ def test_statements_the_reranker_cannot_read_are_not_trained_on(tmp_path, embedd
     assert "reads en only" in message and "are in zh" in message and "multilingual cross-encoder" in message
     assert json.loads((tmp_path / "index" / "manifest.json").read_text()).get("adapted") is None
     assert not (tmp_path / "index" / "adapt-work" / "pack").exists()
+
+
+def test_statements_alone_do_not_put_a_trained_reranker_in_force(tiny_index):
+    """Held-out statements are no judge by default: a statements-only run stops before the round trip with one
+    line naming both fixes, and where only statements reached the held-out split the starting reranker stays."""
+    from generation.adapt_run import AdaptError, adapt
+    from retrieval.adaptation import tuning
+
+    index, env = tiny_index
+    config = load_config(env={**env, "DEEPRAG_ADAPT__TRUST_STATEMENTS": "false"}, overrides={"index_dir": str(index)})
+    manifest = (index / "manifest.json").read_text()
+    with pytest.raises(AdaptError, match=r"only inverse-cloze statements .*--queries llm.*adapt.trust_statements"):
+        adapt(config)
+    assert (index / "manifest.json").read_text() == manifest
+    untrusted = tuning.without_queries(config.retrieval, adapted=True, trust_statements=False)
+    trusted = tuning.without_queries(config.retrieval, adapted=True, trust_statements=True)
+    assert untrusted.chosen == untrusted.current and untrusted.chosen.reranker != tuning.ADAPTED
+    assert trusted.chosen.reranker == tuning.ADAPTED and "trust_statements" in untrusted.why

@@ -108,15 +108,22 @@ def grid(settings: RetrievalConfig, config: AdaptConfig, rerankers: Sequence[str
     return sorted(points | {current}, key=lambda p: (p.dense_share, p.reranker or "", p.rerank_share))
 
 
-def without_queries(settings: RetrievalConfig, adapted: bool) -> Choice:
+def without_queries(settings: RetrievalConfig, adapted: bool, trust_statements: bool) -> Choice:
     """The choice when no held-out query can judge the shares (only inverse-cloze statements, which every first
-    stage finds verbatim in the index): the current shares, with the adapted reranker where training kept it
-    (judged on its held-out rows, where the statement is cut out of its chunk)."""
+    stage finds verbatim in the index): the current shares. The adapted reranker replaces the starting one only
+    where training kept it on held-out statements *and* the user trusts statements to judge it
+    (``adapt.trust_statements``): a statement-trained reranker's gain on held-out statements did not carry over
+    to SciFact's labelled train claims."""
     current = current_point(settings)
-    chosen = Point(current.dense_share, ADAPTED, current.rerank_share) if adapted and current.reranker else current
-    return Choice(chosen, current, why="no held-out queries but inverse-cloze statements, which every first stage "
-                  "finds verbatim: current shares kept" + ("; the adapted reranker replaces the starting one" if
-                                                             chosen != current else ""))
+    use_adapted = adapted and trust_statements and current.reranker is not None
+    chosen = Point(current.dense_share, ADAPTED, current.rerank_share) if use_adapted else current
+    why = "no held-out queries but inverse-cloze statements, which every first stage finds verbatim: current shares kept"
+    if use_adapted:
+        why += "; the adapted reranker replaces the starting one (adapt.trust_statements)"
+    elif adapted:
+        why += ("; the starting reranker kept: statements alone do not judge a trained reranker (add --queries llm, "
+                "or set adapt.trust_statements = true)")
+    return Choice(chosen, current, why=why)
 
 
 def choose(queries: Sequence[HeldOutQuery], texts: dict[int, str], scorers: dict[str, PairScorer],
