@@ -99,7 +99,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             raise AdaptError("no reranker is configured (retrieval.reranker_model is empty); set one to adapt")
         sample = sample_chunks(searcher.snapshot.docstore, settings.max_chunks, settings.seed)
         questions, positives, llm_rate = _write_queries(config, sample, work, started, client_factory)
-        questions = _readable_by_reranker(questions, base)
+        questions, shares_only = _readable_by_reranker(questions, base)
         seconds["queries"] = time.monotonic() - started
         if not questions:
             raise AdaptError(
@@ -134,9 +134,15 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
         mark = time.monotonic()
         budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
         base_path = resolve_model(base.reranker_model)
+        reranker_train = [r for r in train_rows if r.qid not in shares_only]
+        reranker_heldout = [r for r in heldout_rows if r.qid not in shares_only]
+        if len(reranker_train) < 2 or not reranker_heldout:
+            raise AdaptError(f"too few queries in a language the reranker {base.reranker_model!r} reads survived the "
+                             "round trip to train and judge it; set retrieval.reranker_model to a multilingual "
+                             "cross-encoder (and retrieval.reranker_languages), or raise adapt.max_chunks")
         summary = train_reranker(
-            base_path, work / "pack", work / "trained", passages, train_rows, heldout_rows,
-            settings_for(settings, len(train_rows), max(budget_left, MIN_TRAIN_SECONDS), settings.device), data)
+            base_path, work / "pack", work / "trained", passages, reranker_train, reranker_heldout,
+            settings_for(settings, len(reranker_train), max(budget_left, MIN_TRAIN_SECONDS), settings.device), data)
         seconds["training"] = time.monotonic() - mark
         before, after = heldout_ndcg(summary["heldout_before"]), heldout_ndcg(summary["heldout_after"])
         trained = work / "trained" / "final"
@@ -156,7 +162,8 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             base_languages=_languages(base), start=store.start_settings(base), chosen=shares.__dict__,
             corpus_digest=store.corpus_digest(searcher.snapshot.docstore), data_sha256=data_sha,
             counts={"chunks_sampled": len(sample.order), "queries": _by_source(questions),
-                    "survived": kept, "train": len(train_rows), "heldout": len(heldout_rows)},
+                    "survived": kept, "train": len(reranker_train), "heldout": len(heldout_rows),
+                    "shares_only": len(shares_only)},
             training={"steps": summary.get("steps"), "heldout_ndcg@10_before": round(before, 4),
                       "heldout_ndcg@10_after": round(after, 4), "kept": keep_model,
                       # where and how long it trained (an earlier run's or a GPU machine's model is reused as is)
@@ -209,33 +216,40 @@ def _write_queries(config: Config, sample: CorpusSample, work: Path, started: fl
     return questions, positives, rate
 
 
-def _readable_by_reranker(questions: list[Question], base: RetrievalConfig) -> list[Question]:
-    """Drop the inverse-cloze statements in languages the reranker does not read. Search never gives it such
-    text (retrieval/language.py routes those questions around it) and statements cannot choose shares, so they
-    would only spend the budget: on the Chinese seed articles the English reranker trained 10 minutes on Chinese
-    statements and got worse. LLM queries stay whatever their language: the shares are chosen on them."""
+def _readable_by_reranker(questions: list[Question], base: RetrievalConfig) -> tuple[list[Question], set[str]]:
+    """The questions to go on with, and the ids of those that may only choose shares.
+
+    Search never gives the reranker text in a language it does not read (retrieval/language.py routes such
+    questions around it), so such queries must neither train nor judge it: on the Chinese seed articles the
+    English reranker trained 10 minutes on Chinese statements and got worse. Statements in those languages are
+    dropped (they cannot choose shares either); LLM queries stay, for choosing shares only."""
     languages = language.reranker_languages(base)
-    if languages is None:  # a multilingual reranker reads every statement: nothing to detect
-        return questions
-    kept, unread = [], set()
+    if languages is None:  # a multilingual reranker reads every query: nothing to detect
+        return questions, set()
+    kept, unread, shares_only, dropped = [], set(), set(), 0
     for question in questions:
-        code = language_of(question.text) if question.source == "ict" else None
-        if question.source == "ict" and not language.reads(languages, code):
+        code = language_of(question.text)
+        if language.reads(languages, code):
+            kept.append(question)
+        elif question.source == "ict":
             unread.add(code or "?")
+            dropped += 1
         else:
             kept.append(question)
-    if not unread:
-        return questions
-    codes = ", ".join(sorted(unread))
-    fix = (f"to adapt for {codes} too, set retrieval.reranker_model to a multilingual cross-encoder "
-           "(and retrieval.reranker_languages)")
-    if not kept:
+            shares_only.add(question.qid)
+    fix = "set retrieval.reranker_model to a multilingual cross-encoder (and retrieval.reranker_languages)"
+    if unread and not kept:
+        codes = ", ".join(sorted(unread))
         raise AdaptError(f"the reranker {base.reranker_model!r} reads {', '.join(sorted(languages))} only and all "
                          f"{len(questions)} statements written for this corpus are in {codes}: search skips it for "
-                         f"such questions, so there is nothing to adapt; {fix}")
-    log.warning("%d of %d statements are in %s, which the reranker %r does not read: left out; %s",
-                len(questions) - len(kept), len(questions), codes, base.reranker_model, fix)
-    return kept
+                         f"such questions, so there is nothing to adapt; to adapt for {codes} too, {fix}")
+    if unread:
+        log.warning("%d of %d statements are in %s, which the reranker %r does not read: left out; to adapt for "
+                    "them too, %s", dropped, len(questions), ", ".join(sorted(unread)), base.reranker_model, fix)
+    if shares_only:
+        log.warning("%d LLM queries are in languages the reranker %r does not read: they choose the shares but "
+                    "neither train nor judge it", len(shares_only), base.reranker_model)
+    return kept, shares_only
 
 
 def _split(questions: list[Question], share: float, seed: int) -> tuple[list[Question], list[Question]]:

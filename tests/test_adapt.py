@@ -265,3 +265,19 @@ def test_statements_alone_do_not_put_a_trained_reranker_in_force(tiny_index):
     trusted = tuning.without_queries(config.retrieval, adapted=True, trust_statements=True)
     assert untrusted.chosen == untrusted.current and untrusted.chosen.reranker != tuning.ADAPTED
     assert trusted.chosen.reranker == tuning.ADAPTED and "trust_statements" in untrusted.why
+
+
+def test_llm_queries_the_reranker_cannot_read_choose_shares_but_do_not_train_it():
+    """A Chinese question from the LLM over an English-only reranker: search routes such questions around the
+    reranker, so it is kept for choosing shares and left out of the reranker's training and judging."""
+    from generation.adapt_run import _readable_by_reranker
+
+    base = load_config(env={"DEEPRAG_RETRIEVAL__RERANKER_LANGUAGES": "en"}).retrieval
+    questions = [Question("s-en", "The geyser erupts every hour in the valley.", "1", "ict", origin="1"),
+                 Question("s-zh", "火山口的湖泊终年不冻，湖水呈深蓝色。", "2", "ict", origin="2"),
+                 Question("q-en", "How often does the geyser erupt?", "1", "llm", origin="1"),
+                 Question("q-zh", "湖水为什么终年不冻？", "2", "llm", origin="2")]
+    kept, shares_only = _readable_by_reranker(questions, base)
+    assert [q.qid for q in kept] == ["s-en", "q-en", "q-zh"] and shares_only == {"q-zh"}
+    multilingual = load_config(env={"DEEPRAG_RETRIEVAL__RERANKER_LANGUAGES": "*"}).retrieval
+    assert _readable_by_reranker(questions, multilingual) == (questions, set())
