@@ -43,7 +43,9 @@ def cmd_adapt(args: argparse.Namespace, config: Config) -> int:
         return 0
     training, tuned = entry.training, entry.tuning
     print(f"queries written: {_pairs(report.queries)}" + (f"; LLM: {_pairs(report.llm_rate)}" if report.llm_rate else ""))
-    print(f"round trip kept: {_pairs(report.survivors)} (train {entry.counts['train']}, held out {entry.counts['heldout']})")
+    shares_only = entry.counts.get("shares_only", 0)
+    print(f"round trip kept: {_pairs(report.survivors)} (train {entry.counts['train']}, held out {entry.counts['heldout']}"
+          + (f"; {shares_only} in languages the reranker does not read choose shares only" if shares_only else "") + ")")
     print(f"reranker: held-out nDCG@10 {training['heldout_ndcg@10_before']:.4f} → {training['heldout_ndcg@10_after']:.4f} "
           f"after {training['steps']} steps ({training['seconds']:.0f} s, {training['device']}): "
           + ("kept" if training["kept"] else "not kept, no better than the start"))
