@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the LLM client (and the openai SDK) only where --queries ll
 log = logging.getLogger(__name__)
 
 WORK = "adapt-work"
+MULTILINGUAL_FIX = "set retrieval.reranker_model to a multilingual cross-encoder (and retrieval.reranker_languages)"
 TUNE_SHARE = 0.2  # of the budget kept back from training for choosing the shares
 MIN_TRAIN_SECONDS = 30.0
 
@@ -138,8 +139,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
         reranker_heldout = [r for r in heldout_rows if r.qid not in shares_only]
         if len(reranker_train) < 2 or not reranker_heldout:
             raise AdaptError(f"too few queries in a language the reranker {base.reranker_model!r} reads survived the "
-                             "round trip to train and judge it; set retrieval.reranker_model to a multilingual "
-                             "cross-encoder (and retrieval.reranker_languages), or raise adapt.max_chunks")
+                             f"round trip to train and judge it; {MULTILINGUAL_FIX}, or raise adapt.max_chunks")
         summary = train_reranker(
             base_path, work / "pack", work / "trained", passages, reranker_train, reranker_heldout,
             settings_for(settings, len(reranker_train), max(budget_left, MIN_TRAIN_SECONDS), settings.device), data)
@@ -232,20 +232,20 @@ def _readable_by_reranker(questions: list[Question], base: RetrievalConfig) -> t
         if language.reads(languages, code):
             kept.append(question)
         elif question.source == "ict":
-            unread.add(code or "?")
+            unread.add(code)  # reads() is true for a query of no known language
             dropped += 1
         else:
             kept.append(question)
             shares_only.add(question.qid)
-    fix = "set retrieval.reranker_model to a multilingual cross-encoder (and retrieval.reranker_languages)"
     if unread and not kept:
         codes = ", ".join(sorted(unread))
         raise AdaptError(f"the reranker {base.reranker_model!r} reads {', '.join(sorted(languages))} only and all "
                          f"{len(questions)} statements written for this corpus are in {codes}: search skips it for "
-                         f"such questions, so there is nothing to adapt; to adapt for {codes} too, {fix}")
+                         f"such questions, so there is nothing to adapt; to adapt for {codes} too, {MULTILINGUAL_FIX}")
     if unread:
         log.warning("%d of %d statements are in %s, which the reranker %r does not read: left out; to adapt for "
-                    "them too, %s", dropped, len(questions), ", ".join(sorted(unread)), base.reranker_model, fix)
+                    "them too, %s", dropped, len(questions), ", ".join(sorted(unread)), base.reranker_model,
+                    MULTILINGUAL_FIX)
     if shares_only:
         log.warning("%d LLM queries are in languages the reranker %r does not read: they choose the shares but "
                     "neither train nor judge it", len(shares_only), base.reranker_model)
