@@ -73,6 +73,8 @@ def run_qa(config: Config, spec: QAEval) -> dict:
         config = updated(config, {"index_dir": index_dir})
     client = LLMClient(config.llm)
     searcher = None if spec.closed_book else Searcher.for_config(config)
+    if searcher is not None:
+        searcher.require_reranker()  # before any answer: a run without its reranker measures something else
     # Every question is answered: this run measures reading, and abstaining is measured on its own
     # (`deeprag eval abstain`), where out-of-scope questions exist to measure it on.
     answer_all = updated(config.grounding, {"min_rerank_score": "off", "min_dense_score": "off"})

@@ -24,15 +24,12 @@ from eval.runner import RunDir, percentile, public_settings, run_items
 from ground.config import Config, updated
 from ground.errors import DeepragError
 from ground.files import file_sha256
+from retrieval.reranker import weights_sha256
 
 log = logging.getLogger(__name__)
 
 Setting = Literal["bm25", "dense", "hybrid", "hybrid+rerank"]
 SETTINGS: tuple[str, ...] = ("bm25", "dense", "hybrid", "hybrid+rerank")
-
-
-class RerankerUnavailable(DeepragError):
-    """hybrid+rerank was asked for but no cross-encoder could be loaded."""
 
 
 @dataclass
@@ -78,7 +75,6 @@ def ensure_index(config: Config, corpus: Path, index_dir: Path) -> None:
 
 def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     """Run (or resume) one retrieval evaluation; returns the metrics written to metrics.json."""
-    from retrieval.reranker import weights_sha256
     from retrieval.searcher import Searcher
 
     hashes = {
@@ -99,6 +95,8 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
                                                "candidates": deep_candidates})
     head_settings = updated(config.retrieval, {"k": config.retrieval.rerank_candidates, "mode": mode, "rerank": True})
     reranker_name = config.retrieval.reranker_model if rerank else None
+    if rerank:
+        searcher.require_reranker(head_settings)
 
     run = RunDir(spec.run_dir)
     run.start({
@@ -136,11 +134,6 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
             top = searcher.search(question.text, head_settings)
             latency_ms = (time.perf_counter() - started) * 1000  # what a user waits for: one reranked search
             route = top.route
-            if not top.reranked and (route is None or route.rerank):  # not skipped for the query's language
-                raise RerankerUnavailable(
-                    f"reranker '{config.retrieval.reranker_model}' cannot be loaded; pass --reranker with a local "
-                    "CrossEncoder folder, or evaluate bm25/dense/hybrid"
-                )
             # The reranked head, then the rest of the fused list in its own order.
             chunk_docs = [hit.chunk.doc_id for hit in top.hits] + chunk_docs
             timings = dict(top.timings_ms)

@@ -25,7 +25,7 @@ from ground.errors import DeepragError
 from ingest.embedder import Embedder
 from ingest.llama_index_documents import llama_index_missing
 from retrieval.hits import SearchHit
-from retrieval.reranker import CrossEncoderReranker, load_reranker
+from retrieval.reranker import CrossEncoderReranker, RerankerUnavailable, load_reranker
 from retrieval.searcher import Searcher
 
 try:
@@ -46,10 +46,6 @@ dispatcher = get_dispatcher(__name__)
 
 # The metadata key a node's LLM/embedding rendering keeps; every other key is for the caller, not the model.
 RENDERED_KEY = "title"
-
-
-class RerankerUnavailable(DeepragError):
-    """The cross-encoder named for DeepragReranker cannot be loaded."""
 
 
 def hit_to_node(hit: SearchHit) -> NodeWithScore:

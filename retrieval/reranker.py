@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from ground.errors import DeepragError
 from ingest.language import language_of
 from retrieval.hits import SearchHit
 from retrieval.language import reads
@@ -26,6 +27,11 @@ from retrieval.score_mix import mix
 log = logging.getLogger(__name__)
 
 SHIPPED_PACKAGE = "deeprag_models"
+
+
+class RerankerUnavailable(DeepragError):
+    """A reranker was asked for where keeping the fused order would be wrong (a benchmark, an explicit
+    llama-index postprocessor), and it cannot be loaded."""
 
 
 def shipped_models_dir() -> Path:

@@ -27,7 +27,7 @@ from ingest.language import describe
 from retrieval import language
 from retrieval.adaptation.store import Adaptation
 from retrieval.hits import Candidates, SearchHit, SearchResult
-from retrieval.reranker import CrossEncoderRerank, load_reranker
+from retrieval.reranker import CrossEncoderRerank, RerankerUnavailable, load_reranker
 from retrieval.retrievers import Bm25Retriever, CandidateRetriever, DenseRetriever
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,18 @@ class Searcher:
         """"zh 62%, en 38%" as recorded in the manifest, else measured now (an index from before they were)."""
         recorded = snapshot.manifest.corpus_languages
         return describe((recorded or measure(snapshot.docstore)).totals())
+
+    def require_reranker(self, settings: RetrievalConfig | None = None) -> None:
+        """Raise RerankerUnavailable when ``settings`` (with the index's adaptation) rerank but their reranker
+        cannot be loaded. Search keeps the fused order then, which is right for a user and wrong for a
+        benchmark: its figures would be filed under a reranking setting they never had."""
+        settings, _ = self.adapted(settings or self.settings)
+        if settings.rerank and load_reranker(settings.reranker_model, self._device, settings.reranker_precision) is None:
+            raise RerankerUnavailable(
+                f"reranker '{settings.reranker_model}' cannot be loaded (the warning above says why); set "
+                "retrieval.reranker_model to a local CrossEncoder folder, or retrieval.rerank = false "
+                "(DEEPRAG_RETRIEVAL__RERANK=false) to measure without reranking"
+            )
 
     def stages(self, settings: RetrievalConfig, snapshot: IndexSnapshot, plan: language.Route | None = None) -> Stages:
         """The composition ``settings`` describe, over ``snapshot``; with ``plan``, only the stages it keeps."""

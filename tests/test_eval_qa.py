@@ -1,9 +1,11 @@
-"""QA scoring pieces that need no server: citation stripping, aggregation, the open-domain guard."""
+"""QA scoring pieces that need no server: citation stripping, aggregation, the guards before a run starts."""
 
 import pytest
+from llm_fixtures import sample_index  # noqa: F401 (fixture)
 
-from ground.config import Config
 from eval.qa_run import NoPassageCollection, QAEval, run_qa, summarize
+from ground.config import Config, load_config
+from retrieval.reranker import RerankerUnavailable
 from tests.conftest import shared_data
 
 
@@ -39,3 +41,15 @@ def test_open_domain_sets_need_a_passage_index_or_closed_book(tmp_path):
     shared_data("triviaqa-open/triviaqa.test.jsonl")
     with pytest.raises(NoPassageCollection, match="--closed-book"):
         run_qa(Config(), QAEval("triviaqa", run_dir=tmp_path / "run", limit=2))
+
+
+def test_a_reranking_run_whose_reranker_cannot_be_loaded_stops_before_any_answer(sample_index, tmp_path):  # noqa: F811
+    """Search falls back to the fused order without its reranker; a benchmark must not, or its figures are filed
+    under a setting they never had (a session's cited run lost its reranker this way when models/ moved)."""
+    shared_data("nq-open-oracle/beir/queries.jsonl")
+    config = load_config(env={}, overrides={"retrieval.reranker_model": str(tmp_path / "no-such-model"),
+                                            "llm.base_url": "http://127.0.0.1:9/v1", "eval.runs_dir": str(tmp_path)})
+    spec = QAEval("nq-oracle", tmp_path / "run", limit=2, index_dir=sample_index)
+    with pytest.raises(RerankerUnavailable, match="retrieval.rerank = false"):
+        run_qa(config, spec)
+    assert not (spec.run_dir / "results.jsonl").exists()
