@@ -46,9 +46,12 @@ def cmd_adapt(args: argparse.Namespace, config: Config) -> int:
     shares_only = entry.counts.get("shares_only", 0)
     print(f"round trip kept: {_pairs(report.survivors)} (train {entry.counts['train']}, held out {entry.counts['heldout']}"
           + (f"; {shares_only} in languages the reranker does not read choose shares only" if shares_only else "") + ")")
-    print(f"reranker: held-out nDCG@10 {training['heldout_ndcg@10_before']:.4f} → {training['heldout_ndcg@10_after']:.4f} "
-          f"after {training['steps']} steps ({training['seconds']:.0f} s, {training['device']}): "
-          + ("kept" if training["kept"] else "not kept, no better than the start"))
+    if "skipped" in training:
+        print(f"reranker: not trained ({training['skipped']})")
+    else:
+        print(f"reranker: held-out nDCG@10 {training['heldout_ndcg@10_before']:.4f} → "
+              f"{training['heldout_ndcg@10_after']:.4f} after {training['steps']} steps ({training['seconds']:.0f} s, "
+              f"{training['device']}): " + ("kept" if training["kept"] else "not kept, no better than the start"))
     if tuned["queries"]:
         singles = ", ".join(f"{name} {score:.4f}" for name, score in tuned["single_stages"].items())
         print(f"shares on {tuned['queries']} held-out queries: current {tuned['current']:.4f}, chosen {tuned['chosen']:.4f} "

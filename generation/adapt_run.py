@@ -106,7 +106,9 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             raise AdaptError(
                 f"no queries could be written for the {len(sample.order)} chunks sampled: inverse-cloze statements "
                 "need chunks of three sentences or more; add --queries llm (with a server: `deeprag serve`)")
-        _require_a_judge(questions, settings)
+        judged = _reranker_is_judged(questions, shares_only, settings)
+        if not judged:  # statements could only have trained the reranker; they cannot choose shares
+            questions = [q for q in questions if q.source != "ict"]
         train_q, heldout_q = _split(questions, settings.heldout_share, settings.seed)
         mark = time.monotonic()
         key = _mining_key(questions, searcher, base, settings)
@@ -133,25 +135,20 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
         data_sha = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
         mark = time.monotonic()
-        budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
-        base_path = resolve_model(base.reranker_model)
-        reranker_train = [r for r in train_rows if r.qid not in shares_only]
-        reranker_heldout = [r for r in heldout_rows if r.qid not in shares_only]
-        if len(reranker_train) < 2 or not reranker_heldout:
-            raise AdaptError(f"too few queries in a language the reranker {base.reranker_model!r} reads survived the "
-                             f"round trip to train and judge it; {MULTILINGUAL_FIX}, or raise adapt.max_chunks")
-        summary = train_reranker(
-            base_path, work / "pack", work / "trained", passages, reranker_train, reranker_heldout,
-            settings_for(settings, len(reranker_train), max(budget_left, MIN_TRAIN_SECONDS), settings.device), data)
+        reranker_train = [r for r in train_rows if r.qid not in shares_only] if judged else []
+        if judged:
+            reranker_heldout = [r for r in heldout_rows if r.qid not in shares_only]
+            budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
+            training, trained = _train(work, base, settings, passages, reranker_train, reranker_heldout,
+                                       max(budget_left, MIN_TRAIN_SECONDS), data)
+        else:
+            log.warning("every LLM query is in a language the reranker %r does not read, so none can judge it: "
+                        "not trained; the LLM queries choose the shares", base.reranker_model)
+            training, trained = {"steps": 0, "kept": False, "skipped": "no held-out query the reranker reads"}, None
         seconds["training"] = time.monotonic() - mark
-        before, after = heldout_ndcg(summary["heldout_before"]), heldout_ndcg(summary["heldout_after"])
-        trained = work / "trained" / "final"
-        keep_model = after > before
-        log.info("held-out nDCG@10 of the reranker: %.4f before, %.4f after training: %s", before, after,
-                 "kept" if keep_model else "not kept (no better)")
 
         mark = time.monotonic()
-        choice = _tune(searcher, base, config, heldout_q, heldout_rows, trained if keep_model else None)
+        choice = _tune(searcher, base, config, heldout_q, heldout_rows, trained)
         seconds["tuning"] = time.monotonic() - mark
 
         shares = choice.chosen.shares(base)
@@ -164,30 +161,54 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             counts={"chunks_sampled": len(sample.order), "queries": _by_source(questions),
                     "survived": kept, "train": len(reranker_train), "heldout": len(heldout_rows),
                     "shares_only": len(shares_only)},
-            training={"steps": summary.get("steps"), "heldout_ndcg@10_before": round(before, 4),
-                      "heldout_ndcg@10_after": round(after, 4), "kept": keep_model,
-                      # where and how long it trained (an earlier run's or a GPU machine's model is reused as is)
-                      "device": summary.get("device", settings.device),
-                      "seconds": summary.get("seconds", round(seconds["training"], 1))},
+            training=training,
             tuning=choice.report(), seconds=round(time.monotonic() - started, 1), created=stamp.isoformat(timespec="seconds"),
         )
         staged = None
-        if shares.adapted_reranker:
+        if shares.adapted_reranker and trained is not None:
             staged = store.staging_dir(directory)
             shutil.copytree(trained, staged, dirs_exist_ok=True)
         store.commit(directory, staged, entry)
     return AdaptReport(entry, _by_source(questions), survivors, llm_rate, {k: round(v, 1) for k, v in seconds.items()})
 
 
-def _require_a_judge(questions: list[Question], settings: AdaptConfig) -> None:
-    """Stop before the round trip and training when nothing could put their result in force: with statements
-    only, the held-out judge would be statements, which ``adapt.trust_statements`` says not to trust."""
-    if settings.trust_statements or any(q.source != "ict" for q in questions):
-        return
+def _reranker_is_judged(questions: list[Question], shares_only: set[str], settings: AdaptConfig) -> bool:
+    """Whether held-out queries can judge a trained reranker, so training it is worth its time: LLM queries in a
+    language it reads, or statements when ``adapt.trust_statements`` says they may. With LLM queries in other
+    languages only, the shares are still chosen (False); with statements alone nothing could be put in force, so
+    the run stops before the round trip."""
+    llm_queries = [q for q in questions if q.source != "ict"]
+    if settings.trust_statements or any(q.qid not in shares_only for q in llm_queries):
+        return True
+    if llm_queries:
+        return False
     raise AdaptError(
         f"only inverse-cloze statements were written ({len(questions)}), and they cannot judge a trained reranker "
         "(on SciFact one trained on statements ranked held-out statements better and labelled claims no better); "
         "add --queries llm with a server running (`deeprag serve`), or set adapt.trust_statements = true")
+
+
+def _train(work: Path, base: RetrievalConfig, settings: AdaptConfig, passages: dict[str, str], train_rows: list[Mined],
+           heldout_rows: list[Mined], seconds: float, data: dict[str, str]) -> tuple[dict, Path | None]:
+    """Step 4: the reranker trained from ``base`` for about ``seconds``; the manifest's training entry, and the
+    trained model when its held-out nDCG@10 beats the start's (else None: the start stays in force)."""
+    if len(train_rows) < 2 or not heldout_rows:
+        raise AdaptError(f"too few queries in a language the reranker {base.reranker_model!r} reads survived the "
+                         f"round trip to train and judge it; {MULTILINGUAL_FIX}, or raise adapt.max_chunks")
+    started = time.monotonic()
+    summary = train_reranker(resolve_model(base.reranker_model), work / "pack", work / "trained", passages,
+                             train_rows, heldout_rows, settings_for(settings, len(train_rows), seconds, settings.device),
+                             data)
+    before, after = heldout_ndcg(summary["heldout_before"]), heldout_ndcg(summary["heldout_after"])
+    kept = after > before
+    log.info("held-out nDCG@10 of the reranker: %.4f before, %.4f after training: %s", before, after,
+             "kept" if kept else "not kept (no better)")
+    training = {"steps": summary.get("steps"), "heldout_ndcg@10_before": round(before, 4),
+                "heldout_ndcg@10_after": round(after, 4), "kept": kept,
+                # where and how long it trained (an earlier run's or a GPU machine's model is reused as is)
+                "device": summary.get("device", settings.device),
+                "seconds": summary.get("seconds", round(time.monotonic() - started, 1))}
+    return training, work / "trained" / "final" if kept else None
 
 
 def _write_queries(config: Config, sample: CorpusSample, work: Path, started: float,

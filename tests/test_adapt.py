@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ground.config import load_config
+from ground.config import load_config, updated
 from retrieval.adaptation import store
 from retrieval.adaptation.negatives import mine, near_duplicate, survives
 from retrieval.reranker_training.sources import Question
@@ -281,3 +281,20 @@ def test_llm_queries_the_reranker_cannot_read_choose_shares_but_do_not_train_it(
     assert [q.qid for q in kept] == ["s-en", "q-en", "q-zh"] and shares_only == {"q-zh"}
     multilingual = load_config(env={"DEEPRAG_RETRIEVAL__RERANKER_LANGUAGES": "*"}).retrieval
     assert _readable_by_reranker(questions, multilingual) == (questions, set())
+
+
+def test_the_reranker_is_trained_only_when_a_held_out_query_it_reads_can_judge_it():
+    """Training costs most of adapt's budget: it runs when an LLM query the reranker reads (or a trusted
+    statement) can judge the result, is skipped when every LLM query only chooses shares, and a statements-only
+    run stops before the round trip."""
+    from generation.adapt_run import AdaptError, _reranker_is_judged
+
+    settings = load_config(env={}).adapt
+    statement = Question("s-en", "The geyser erupts every hour in the valley.", "1", "ict", origin="1")
+    english = Question("q-en", "How often does the geyser erupt?", "1", "llm", origin="1")
+    chinese = Question("q-zh", "湖水为什么终年不冻？", "2", "llm", origin="2")
+    assert _reranker_is_judged([statement, english, chinese], {"q-zh"}, settings)
+    assert not _reranker_is_judged([statement, chinese], {"q-zh"}, settings)
+    assert _reranker_is_judged([statement, chinese], {"q-zh"}, updated(settings, {"trust_statements": True}))
+    with pytest.raises(AdaptError, match="only inverse-cloze statements"):
+        _reranker_is_judged([statement], set(), settings)
