@@ -97,6 +97,11 @@ def test_training_runs_end_to_end_on_a_tiny_cpu_sample(tmp_path):
 
     model = CrossEncoder(str(out / "final"), device="cpu")
     assert model.predict([("q", "p")]).shape == (1,)
+    # The held-out scores reported (read from the trainer's log) are the saved model's own.
+    from retrieval.reranker_training.train import heldout_evaluator
+
+    rescored = heldout_evaluator(heldout_rows, passages)(model)
+    assert rescored["heldout_ndcg@10"] == pytest.approx(summary["heldout_after"]["heldout_ndcg@10"], abs=0.01)
 
 
 def test_ict_statements_are_cut_from_positives_rebuilt_from_their_id():
@@ -140,3 +145,14 @@ def test_missing_data_dir_is_a_one_line_error(tmp_path, capsys):
 
     assert main(["--data-dir", str(tmp_path), "--limit", "2", "mine", "--out", str(tmp_path / "p"), "--no-dense"]) == 2
     assert "--data-dir" in capsys.readouterr().err
+
+
+def test_the_time_budget_sets_aside_the_evaluations_after_training():
+    from retrieval.reranker_training.train import seconds_to_train
+
+    # 600 s in all, 100 s gone, 60 s per evaluation: the stopping step's comes off the top.
+    assert seconds_to_train(600, spent=100, evaluation_seconds=60, sources=1) == 440
+    # two sources: one more evaluation each
+    assert seconds_to_train(600, spent=100, evaluation_seconds=60, sources=2) == 320
+    assert seconds_to_train(100, spent=90, evaluation_seconds=60, sources=1) == 1.0  # one step at least
+    assert seconds_to_train(None, spent=100, evaluation_seconds=60, sources=1) is None
