@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -136,8 +137,8 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
 
         mark = time.monotonic()
         reranker_train = [r for r in train_rows if r.qid not in shares_only] if judged else []
+        reranker_heldout = _judging_rows([r for r in heldout_rows if r.qid not in shares_only], settings) if judged else []
         if judged:
-            reranker_heldout = [r for r in heldout_rows if r.qid not in shares_only]
             budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
             training, trained = _train(work, base, settings, passages, reranker_train, reranker_heldout,
                                        max(budget_left, MIN_TRAIN_SECONDS), data)
@@ -160,6 +161,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             corpus_digest=store.corpus_digest(searcher.snapshot.docstore), data_sha256=data_sha,
             counts={"chunks_sampled": len(sample.order), "queries": _by_source(questions),
                     "survived": kept, "train": len(reranker_train), "heldout": len(heldout_rows),
+                    "judge": len(reranker_heldout),
                     "shares_only": len(shares_only)},
             training=training,
             tuning=choice.report(), seconds=round(time.monotonic() - started, 1), created=stamp.isoformat(timespec="seconds"),
@@ -336,6 +338,15 @@ def _packed_if_current(folder: Path, key: str):
         return None
     passages, train_rows, heldout_rows = read_packed(folder)
     return passages, train_rows, heldout_rows, manifest["survivors"], manifest["kept"]
+
+
+def _judging_rows(rows: list[Mined], settings: AdaptConfig) -> list[Mined]:
+    """The held-out rows that judge the trained reranker: a seeded sample of ``judge_queries``, each against the
+    head the reranker reorders in search (its negatives are in first-stage order). All 10% of a 2,000-chunk
+    sample against 30 candidates would spend ~20 minutes of a 30-minute budget judging on 2 cores."""
+    if len(rows) > settings.judge_queries:
+        rows = random.Random(settings.seed).sample(rows, settings.judge_queries)
+    return [_capped(row, settings.roundtrip_k - 1) for row in rows]
 
 
 def _capped(row: Mined, negatives: int) -> Mined:

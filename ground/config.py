@@ -316,6 +316,9 @@ class AdaptConfig(Section):
     near_duplicate: Share = 0.6  # word-set Jaccard at which a candidate counts as a copy of the source chunk
     heldout_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
     tune_queries: int = Field(300, ge=1)  # held-out queries the shares are chosen on, at most
+    # Held-out queries that judge the trained reranker, at most, each against the head search reranks (roundtrip_k
+    # candidates). On 2 cores the judge scores ~20 pairs a second, twice a run: 200 queries take ~7 minutes.
+    judge_queries: int = Field(200, ge=1)
     dense_shares: Annotated[tuple[Share, ...], NoDecode, BeforeValidator(_comma_separated),
                             AfterValidator(_shares_grid)] = (0.0, 0.3, 0.5, 0.7, 1.0)
     rerank_shares: Annotated[tuple[Share, ...], NoDecode, BeforeValidator(_comma_separated),

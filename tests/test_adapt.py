@@ -298,3 +298,16 @@ def test_the_reranker_is_trained_only_when_a_held_out_query_it_reads_can_judge_i
     assert _reranker_is_judged([statement, chinese], {"q-zh"}, updated(settings, {"trust_statements": True}))
     with pytest.raises(AdaptError, match="only inverse-cloze statements"):
         _reranker_is_judged([statement], set(), settings)
+
+
+def test_the_reranker_is_judged_on_a_sample_against_the_head_search_reranks():
+    from generation.adapt_run import _judging_rows
+    from retrieval.reranker_training.mining import Mined
+
+    settings = updated(load_config(env={}).adapt, {"judge_queries": 5, "roundtrip_k": 4})
+    rows = [Mined(f"q{i}", f"query {i}", "llm", f"p{i}", [f"n{i}-{r}" for r in range(29)]) for i in range(12)]
+    judged = _judging_rows(rows, settings)
+    assert len(judged) == 5 and len({r.qid for r in judged}) == 5
+    assert all(r.negatives == [f"n{r.qid[1:]}-{k}" for k in range(3)] for r in judged)  # the first stage's top 3
+    assert _judging_rows(rows, settings) == judged  # seeded: a resumed run is judged on the same queries
+    assert len(_judging_rows(rows[:3], settings)) == 3
