@@ -42,6 +42,7 @@ def calibrate(config: Config, index_dir: Path, run_dir: Path, limit: int = 300) 
     """Search both question sets (resumable), fit the floors, write floors.json and report.md; return the table."""
     config = updated(config, {"index_dir": index_dir.resolve()})
     searcher = Searcher.for_config(config)
+    searcher.require_reranker()  # the rerank floor is fitted on the reranker's scores
     in_scope = load_questions(config.data_dir, "nq-oracle")[-limit:]
     out_of_scope = _triviaqa_dev(config)[:limit]
     run = RunDir(run_dir)
