@@ -55,6 +55,8 @@ WORK = "adapt-work"
 MULTILINGUAL_FIX = "set retrieval.reranker_model to a multilingual cross-encoder (and retrieval.reranker_languages)"
 TUNE_SHARE = 0.2  # of the budget kept back from training for choosing the shares
 MIN_TRAIN_SECONDS = 30.0
+JUDGE_SHARE = 0.15  # of the budget, at most, for each of the judge's two evaluations on a CPU
+MIN_JUDGE_QUERIES = 30
 
 
 class AdaptError(DeepragError):
@@ -137,9 +139,12 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
 
         mark = time.monotonic()
         reranker_train = [r for r in train_rows if r.qid not in shares_only] if judged else []
-        reranker_heldout = _judging_rows([r for r in heldout_rows if r.qid not in shares_only], settings) if judged else []
+        reranker_heldout: list[Mined] = []
         if judged:
             budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
+            readable = [r for r in heldout_rows if r.qid not in shares_only]
+            judges = _judge_size(settings, _pairs_per_second(base, settings, readable, passages), budget_left)
+            reranker_heldout = _judging_rows(readable, settings, judges)
             training, trained = _train(work, base, settings, passages, reranker_train, reranker_heldout,
                                        max(budget_left, MIN_TRAIN_SECONDS), data)
         else:
@@ -340,12 +345,42 @@ def _packed_if_current(folder: Path, key: str):
     return passages, train_rows, heldout_rows, manifest["survivors"], manifest["kept"]
 
 
-def _judging_rows(rows: list[Mined], settings: AdaptConfig) -> list[Mined]:
-    """The held-out rows that judge the trained reranker: a seeded sample of ``judge_queries``, each against the
-    head the reranker reorders in search (its negatives are in first-stage order). All 10% of a 2,000-chunk
-    sample against 30 candidates would spend ~20 minutes of a 30-minute budget judging on 2 cores."""
-    if len(rows) > settings.judge_queries:
-        rows = random.Random(settings.seed).sample(rows, settings.judge_queries)
+def _pairs_per_second(base: RetrievalConfig, settings: AdaptConfig, rows: list[Mined],
+                      passages: dict[str, str]) -> float | None:
+    """How fast this machine scores (query, passage) pairs with the starting reranker, from one held-out query's
+    candidates; None on a GPU (judging is cheap there) or with nothing to time."""
+    if settings.device == "cuda" or not rows:
+        return None
+    scorer = load_reranker(base.reranker_model, "cpu", "float32")  # training evaluates in float32
+    if scorer is None:
+        return None
+    row = rows[0]
+    texts = [passages[pid] for pid in [row.positive, *row.negatives][: settings.roundtrip_k]]
+    started = time.monotonic()
+    scorer.score(row.query, texts)
+    return len(texts) / max(time.monotonic() - started, 1e-6)
+
+
+def _judge_size(settings: AdaptConfig, pairs_per_second: float | None, budget_seconds: float) -> int:
+    """Held-out queries that judge the trained reranker: ``judge_queries``, fewer on a CPU where its two
+    evaluations (before training and at the stop, ``roundtrip_k`` candidates a query) would take more than
+    ``JUDGE_SHARE`` of the budget each — on 2 cores 172 queries took 6 minutes an evaluation — but never fewer
+    than ``MIN_JUDGE_QUERIES``, below which the keep-or-not decision is noise."""
+    if pairs_per_second is None:
+        return settings.judge_queries
+    fits = int(JUDGE_SHARE * budget_seconds * pairs_per_second / settings.roundtrip_k)
+    if fits < MIN_JUDGE_QUERIES:
+        log.warning("judging the trained reranker on %d held-out queries takes ~%.0f s twice at this machine's %.1f "
+                    "pairs/s, more than the budget allows: raise --budget-minutes, or train with --device cuda",
+                    MIN_JUDGE_QUERIES, MIN_JUDGE_QUERIES * settings.roundtrip_k / pairs_per_second, pairs_per_second)
+    return max(MIN_JUDGE_QUERIES, min(settings.judge_queries, fits))
+
+
+def _judging_rows(rows: list[Mined], settings: AdaptConfig, count: int) -> list[Mined]:
+    """The held-out rows that judge the trained reranker: a seeded sample of ``count``, each against the head the
+    reranker reorders in search (its negatives are in first-stage order)."""
+    if len(rows) > count:
+        rows = random.Random(settings.seed).sample(rows, count)
     return [_capped(row, settings.roundtrip_k - 1) for row in rows]
 
 

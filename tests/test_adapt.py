@@ -304,10 +304,21 @@ def test_the_reranker_is_judged_on_a_sample_against_the_head_search_reranks():
     from generation.adapt_run import _judging_rows
     from retrieval.reranker_training.mining import Mined
 
-    settings = updated(load_config(env={}).adapt, {"judge_queries": 5, "roundtrip_k": 4})
+    settings = updated(load_config(env={}).adapt, {"roundtrip_k": 4})
     rows = [Mined(f"q{i}", f"query {i}", "llm", f"p{i}", [f"n{i}-{r}" for r in range(29)]) for i in range(12)]
-    judged = _judging_rows(rows, settings)
+    judged = _judging_rows(rows, settings, 5)
     assert len(judged) == 5 and len({r.qid for r in judged}) == 5
     assert all(r.negatives == [f"n{r.qid[1:]}-{k}" for k in range(3)] for r in judged)  # the first stage's top 3
-    assert _judging_rows(rows, settings) == judged  # seeded: a resumed run is judged on the same queries
-    assert len(_judging_rows(rows[:3], settings)) == 3
+    assert _judging_rows(rows, settings, 5) == judged  # seeded: a resumed run is judged on the same queries
+    assert len(_judging_rows(rows[:3], settings, 5)) == 3
+
+
+def test_on_a_cpu_the_judge_shrinks_to_fit_the_budget():
+    """Each of the judge's two evaluations may take 15% of the budget at the measured scoring rate."""
+    from generation.adapt_run import MIN_JUDGE_QUERIES, _judge_size
+
+    settings = load_config(env={}).adapt  # judge_queries 200, 20 candidates a query
+    assert _judge_size(settings, None, 600) == 200  # a GPU: the configured judge
+    assert _judge_size(settings, 10.0, 1800) == 135  # 30 min at 10 pairs/s: 0.15 × 1800 × 10 / 20
+    assert _judge_size(settings, 1000.0, 1800) == 200  # a fast machine: never more than configured
+    assert _judge_size(settings, 10.0, 60) == MIN_JUDGE_QUERIES  # too small a budget: the floor (and a warning)
