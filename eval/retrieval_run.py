@@ -24,7 +24,7 @@ from eval.runner import RunDir, percentile, public_settings, run_items
 from ground.config import Config, updated
 from ground.errors import DeepragError
 from ground.files import file_sha256
-from retrieval.reranker import weights_sha256
+from retrieval.reranker import RerankerUnavailable, weights_sha256
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ def run_retrieval(config: Config, spec: RetrievalEval) -> dict:
     head_settings = updated(config.retrieval, {"k": config.retrieval.rerank_candidates, "mode": mode, "rerank": True})
     reranker_name = config.retrieval.reranker_model if rerank else None
     if rerank:
+        if not config.retrieval.reranker_model:
+            raise RerankerUnavailable("hybrid+rerank needs a reranker and retrieval.reranker_model is empty; pass "
+                                      "--reranker with a CrossEncoder name or folder, or evaluate hybrid")
         searcher.require_reranker(head_settings)
 
     run = RunDir(spec.run_dir)

@@ -169,3 +169,10 @@ def test_distractors_are_unit_vectors_among_the_data():
     random_units /= np.linalg.norm(random_units, axis=1, keepdims=True)
     # Nearer the data than random directions are: the best cosine to a real vector is much higher.
     assert (made @ data.T).max(axis=1).mean() > (random_units @ data.T).max(axis=1).mean() + 0.3
+
+
+def test_hybrid_rerank_with_reranking_switched_off_is_a_clear_error(workspace, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPRAG_RETRIEVAL__RERANKER_MODEL", "")  # the documented way to switch reranking off
+    code = main(["eval", "retrieval", "--dataset", str(workspace), "--retriever", "hybrid+rerank"])
+    assert code == 2
+    assert "retrieval.reranker_model is empty" in capsys.readouterr().err
