@@ -138,9 +138,10 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
         data_sha = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
         mark = time.monotonic()
-        reranker_train = [r for r in train_rows if r.qid not in shares_only] if judged else []
+        reranker_train: list[Mined] = []
         reranker_heldout: list[Mined] = []
         if judged:
+            reranker_train = [r for r in train_rows if r.qid not in shares_only]
             budget_left = deadline - mark - max(TUNE_SHARE * settings.budget_minutes * 60, 10.0)
             readable = [r for r in heldout_rows if r.qid not in shares_only]
             judges = _judge_size(settings, _pairs_per_second(base, settings, readable, passages), budget_left)
@@ -172,7 +173,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
             tuning=choice.report(), seconds=round(time.monotonic() - started, 1), created=stamp.isoformat(timespec="seconds"),
         )
         staged = None
-        if shares.adapted_reranker and trained is not None:
+        if shares.adapted_reranker:  # only offered to the grid when training produced a better model
             staged = store.staging_dir(directory)
             shutil.copytree(trained, staged, dirs_exist_ok=True)
         store.commit(directory, staged, entry)

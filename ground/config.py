@@ -317,7 +317,8 @@ class AdaptConfig(Section):
     heldout_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
     tune_queries: int = Field(300, ge=1)  # held-out queries the shares are chosen on, at most
     # Held-out queries that judge the trained reranker, at most, each against the head search reranks (roundtrip_k
-    # candidates). On 2 cores the judge scores ~20 pairs a second, twice a run: 200 queries take ~7 minutes.
+    # candidates). On 2 cores it scores ~9.5 pairs a second, twice a run (200 queries: ~14 minutes), so on a CPU
+    # adapt judges on fewer, as many as its budget allows (generation/adapt_run._judge_size).
     judge_queries: int = Field(200, ge=1)
     dense_shares: Annotated[tuple[Share, ...], NoDecode, BeforeValidator(_comma_separated),
                             AfterValidator(_shares_grid)] = (0.0, 0.3, 0.5, 0.7, 1.0)

@@ -215,7 +215,9 @@ class Searcher:
         benchmark: its figures would be filed under a reranking setting they never had."""
         settings, _ = self.adapted(settings or self.settings)
         # An empty reranker_model is the documented way to switch deeprag's reranking off: nothing to load.
-        if settings.rerank and settings.reranker_model and load_reranker(settings.reranker_model, self._device, settings.reranker_precision) is None:
+        if not (settings.rerank and settings.reranker_model):
+            return
+        if load_reranker(settings.reranker_model, self._device, settings.reranker_precision) is None:
             raise RerankerUnavailable(
                 f"reranker '{settings.reranker_model}' cannot be loaded (the warning above says why); set "
                 "retrieval.reranker_model to a local CrossEncoder folder, or retrieval.rerank = false "

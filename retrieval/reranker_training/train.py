@@ -140,14 +140,14 @@ def train(
     save_fp16(model, final)
     shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     history = [e for e in trainer.state.log_history if metric in e]
-    # Per source too: the statement (ICT) rows are the held-out kind closest to SciFact's claims.
-    by_source = {
-        source: heldout_evaluator([m for m in heldout_rows if m.source == source], passages, f"heldout_{source}")(model)
-        for source in sources
-    } if len(sources) > 1 else {
-        source: {f"heldout_{source}_{key.removeprefix('heldout_')}": value for key, value in after.items()}
-        for source in sources
-    }
+    # Per source too: the statement (ICT) rows are the held-out kind closest to SciFact's claims. With one source
+    # that is ``after`` itself, under the per-source names.
+    if len(sources) > 1:
+        by_source = {source: heldout_evaluator([m for m in heldout_rows if m.source == source], passages,
+                                               f"heldout_{source}")(model) for source in sources}
+    else:
+        by_source = {source: {f"heldout_{source}_{key.removeprefix('heldout_')}": value for key, value in after.items()}
+                     for source in sources}
     return {
         "heldout_before": before, "heldout_after": after, "heldout_after_by_source": by_source,
         "best_checkpoint": trainer.state.best_model_checkpoint, "best_metric": trainer.state.best_metric,
