@@ -53,6 +53,8 @@ def register(sub: "argparse._SubParsersAction") -> None:
     qa.add_argument("--dataset", required=True, choices=["nq-oracle", "nq-wiki", "nq-open", "triviaqa", "cmrc2018-trial"])
     qa.add_argument("--closed-book", action="store_true", help="ask without passages (the no-retrieval baseline)")
     qa.add_argument("--judge", action="store_true", help="also score claim-level faithfulness with the LLM as judge")
+    qa.add_argument("--judge-limit", dest="judge_limit", type=int, metavar="N",
+                    help="judge the first N questions only (implies --judge; a judgement costs a second LLM call)")
     qa.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])
     qa.add_argument("--prompt", choices=["short", "cited"], default="short",
                     help="short: the answer only, scored by EM/F1 (default); cited: the chat's cited sentences")
@@ -131,8 +133,8 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
     runs_dir = config.eval.runs_dir
     book = "closed" if args.closed_book else args.retriever
     name = args.name or f"qa-{args.dataset}-{book}-{args.prompt}"
-    spec = QAEval(args.dataset, runs_dir / name, prompt=args.prompt, closed_book=args.closed_book, judge=args.judge,
-                  retriever=args.retriever, limit=args.limit, offset=args.offset,
+    spec = QAEval(args.dataset, runs_dir / name, prompt=args.prompt, closed_book=args.closed_book, judge=args.judge or args.judge_limit is not None,
+                  judge_limit=args.judge_limit, retriever=args.retriever, limit=args.limit, offset=args.offset,
                   index_dir=getattr(args, "index_dir", None))
     metrics = run_qa(config, spec)
     report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))

@@ -29,7 +29,7 @@ from generation.grounding import lexical_support
 from generation.llm import LLMClient
 from generation.prompt import Style, clean_short_answer
 from ground.config import Config, updated
-from ground.errors import DeepragError
+from ground.errors import ConfigError, DeepragError
 from ground.files import file_sha256
 from retrieval.searcher import Searcher
 
@@ -50,6 +50,7 @@ class QAEval:
     prompt: Style = "short"  # benchmarks score short answers; "cited" measures the chat's answers
     closed_book: bool = False
     judge: bool = False
+    judge_limit: int | None = None  # judge only the first N questions: each judgement costs a second LLM call
     retriever: str = "hybrid"
     limit: int | None = None
     offset: int = 0  # skip the first questions (a dev split kept apart from the reported ones)
@@ -64,6 +65,8 @@ CLOSED_BOOK_UNUSED = tuple(f"config.{section}" for section in (
 
 def run_qa(config: Config, spec: QAEval) -> dict:
     """Run (or resume) one QA evaluation; returns the metrics written to metrics.json."""
+    if spec.judge_limit is not None and spec.judge_limit < 1:
+        raise ConfigError(f"--judge-limit {spec.judge_limit}: judge at least 1 question, or leave --judge out")
     questions = load_questions(config.data_dir, spec.dataset)[spec.offset:]
     questions = questions[: spec.limit]
     config = updated(config, {"llm.max_tokens": config.eval.answer_max_tokens, "retrieval.mode": spec.retriever,
@@ -80,6 +83,7 @@ def run_qa(config: Config, spec: QAEval) -> dict:
     answer_all = updated(config.grounding, {"min_rerank_score": "off", "min_dense_score": "off"})
     pipeline = AnswerPipeline(searcher, client, config.retrieval, config.prompt, answer_all)
     judge = LLMJudge(client) if spec.judge else None
+    judged_ids = {q.id for q in questions[:spec.judge_limit]}
     style = spec.prompt
 
     run = RunDir(spec.run_dir)
@@ -90,6 +94,7 @@ def run_qa(config: Config, spec: QAEval) -> dict:
         "prompt": style,
         "retriever": None if spec.closed_book else spec.retriever,
         "judge": spec.judge,
+        "judge_limit": spec.judge_limit,
         "limit": spec.limit,
         "offset": spec.offset,
         "model": client.model.name,
@@ -99,7 +104,7 @@ def run_qa(config: Config, spec: QAEval) -> dict:
 
     def work(question: Question) -> dict:
         record = qa_record(question, pipeline.ask(question.text), style)
-        if judge is not None and record["sent"]:
+        if judge is not None and record["sent"] and question.id in judged_ids:
             record["faithfulness"] = judge.judge(question.text, record["raw"], [p["text"] for p in record["sent"]]).as_dict()
         return record
 
@@ -214,5 +219,6 @@ def summarize(spec: QAEval, records: list[dict], style: Style) -> dict:
         metrics["answers_with_citation"] = round(_mean([float(bool(r.get("cited"))) for r in records]), 4)
     if judged:
         metrics["faithfulness"] = round(_mean([j["score"] for j in judged]), 4)
+        metrics["judged"] = len(judged)
         metrics["judge_unparsed"] = sum(j["unparsed"] for j in judged)
     return metrics

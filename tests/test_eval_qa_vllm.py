@@ -10,6 +10,7 @@ import json
 import pytest
 from llm_fixtures import sample_index, vllm_url  # noqa: F401 (fixtures)
 
+from eval.datasets import load_questions
 from eval.qa_run import QAEval, run_qa
 from ground.config import load_config
 from tests.conftest import shared_data
@@ -55,3 +56,17 @@ def test_closed_book_sends_the_same_style_without_passages(config, tmp_path):
     record = lines(tmp_path / "closed")[0]
     assert metrics["closed_book"] and record["sent"] == [] and record["retrieved"] == []
     assert record["messages"][1]["content"] == f"Question: {record['question']}\nAnswer:"
+
+
+def test_a_judge_limit_judges_the_first_questions_only(config, sample_index, tmp_path):  # noqa: F811
+    """The judge is a second LLM call per question; `--judge-limit N` spends it on the run's first N questions,
+    while lexical support and citation precision still cover every question."""
+    spec = QAEval("nq-oracle", tmp_path / "cited", prompt="cited", judge=True, judge_limit=1, limit=3,
+                  index_dir=sample_index)
+    metrics = run_qa(config, spec)
+    records = {r["id"]: r for r in lines(spec.run_dir)}
+    first = [q.id for q in load_questions(None, "nq-oracle")[:3]]
+    assert "faithfulness" in records[first[0]]
+    assert all("faithfulness" not in records[q] for q in first[1:])
+    assert metrics["judged"] == 1 and metrics["queries"] == 3
+    assert all("citation_precision" in r for r in records.values())
