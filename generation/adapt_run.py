@@ -40,7 +40,8 @@ from retrieval.adaptation import store, tuning
 from retrieval.adaptation.batched import PrecomputedQueries
 from retrieval.adaptation.negatives import Mining, mine, source_chunk
 from retrieval.adaptation.queries import CorpusSample, ict_queries, sample_chunks
-from retrieval.adaptation.training import heldout_ndcg, pack, packed_sha256, settings_for, train_reranker
+from retrieval.adaptation.training import (
+    heldout_ndcg, pack, packed_sha256, require_training_tools, settings_for, train_reranker)
 from retrieval.reranker import load_reranker, resolve_model, weights_sha256
 from retrieval.reranker_training.mining import Mined, read_packed
 from retrieval.reranker_training.sources import Question, split_heldout
@@ -91,6 +92,7 @@ def adapt(config: Config, client_factory: Callable[[], LLMClient] | None = None)
     """Run the six steps on ``config.index_dir`` with ``config.adapt``; returns what was done and stored."""
     directory = config.index_dir
     require_index(directory)
+    require_training_tools()
     settings = config.adapt
     started = time.monotonic()
     deadline = started + settings.budget_minutes * 60

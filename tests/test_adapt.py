@@ -267,6 +267,23 @@ def test_statements_alone_do_not_put_a_trained_reranker_in_force(tiny_index):
     assert trusted.chosen.reranker == tuning.ADAPTED and "trust_statements" in untrusted.why
 
 
+def test_without_the_training_tools_adapt_stops_before_writing_any_query(tiny_index, monkeypatch):
+    """A plain install lacks the `train` extra; adapt must say so up front, not after an hour of LLM queries."""
+    import importlib.util
+
+    from generation.adapt_run import adapt
+    from retrieval.adaptation.training import TrainingToolsMissing
+
+    index, env = tiny_index
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "datasets" else real_find_spec(name, *a))
+    config = load_config(env=env, overrides={"index_dir": str(index), "adapt.queries": "ict,llm"})
+    before = sorted(p.name for p in index.rglob("*"))
+    with pytest.raises(TrainingToolsMissing, match=r"datasets.*pip install -e '\.\[train\]'"):
+        adapt(config, client_factory=lambda: pytest.fail("no query may be asked for"))
+    assert sorted(p.name for p in index.rglob("*")) == before
+
+
 def test_llm_queries_the_reranker_cannot_read_choose_shares_but_do_not_train_it():
     """A Chinese question from the LLM over an English-only reranker: search routes such questions around the
     reranker, so it is kept for choosing shares and left out of the reranker's training and judging."""

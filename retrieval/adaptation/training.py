@@ -11,6 +11,7 @@ starts from a trained reranker rather than from a bi-encoder.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -31,6 +32,25 @@ HARD_NEGATIVES, IN_BATCH_NEGATIVES = 3, 4
 
 class NoCuda(DeepragError):
     """--device cuda on a machine where torch sees no GPU."""
+
+
+class TrainingToolsMissing(DeepragError):
+    """The reranker trainer's packages (the `train` extra) are not installed."""
+
+
+# What sentence-transformers' CrossEncoderTrainer needs beyond deeprag's base install (pyproject's `train` extra).
+TRAINING_PACKAGES = ("datasets", "accelerate")
+
+
+def require_training_tools() -> None:
+    """Stop before any query is written when training could not run: the LLM's queries cost minutes to hours on
+    a CPU, and a run that found the trainer missing only at the training step would have spent them for nothing."""
+    missing = [name for name in TRAINING_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TrainingToolsMissing(
+            f"training the reranker needs {', '.join(missing)} (deeprag's `train` extra), which is not installed; "
+            "install it with `pip install -e '.[train]'` (or `bash scripts/install.sh train`) and run `deeprag adapt` "
+            "again")
 
 
 class TrainingOutOfMemory(DeepragError):
