@@ -213,12 +213,19 @@ def summarize(spec: QAEval, records: list[dict], style: Style) -> dict:
         metrics["answer_recall@1"] = round(_mean([r.get("answer_recall@1") for r in records]), 4)
         metrics["answer_recall@sent"] = round(_mean([r.get("answer_recall@sent") for r in records]), 4)
         metrics["deterministic_support"] = round(_mean([r.get("deterministic_support") for r in records]), 4)
+    # The faithfulness figures are means over samples too (the answers that have one), so they carry intervals.
+    sampled = {"deterministic_support": [r.get("deterministic_support") for r in records]}
     if style == "cited":
         precision = [r["citation_precision"] for r in records if r.get("citation_precision") is not None]
         metrics["citation_precision"] = round(_mean(precision), 4)
         metrics["answers_with_citation"] = round(_mean([float(bool(r.get("cited"))) for r in records]), 4)
+        sampled["citation_precision"] = precision
     if judged:
         metrics["faithfulness"] = round(_mean([j["score"] for j in judged]), 4)
         metrics["judged"] = len(judged)
         metrics["judge_unparsed"] = sum(j["unparsed"] for j in judged)
+        sampled["faithfulness"] = [j["score"] for j in judged]
+    if not spec.closed_book:
+        metrics["intervals"].update({name: mean_interval([v for v in values if v is not None]).as_dict()
+                                     for name, values in sampled.items()})
     return metrics

@@ -33,6 +33,9 @@ def test_summary_by_hand():
     assert metrics["passages_sent_mean"] == 5
     assert metrics["deterministic_support"] == 0.75  # the answer with no content words is not averaged in
     assert metrics["faithfulness"] == 0.5 and metrics["judge_unparsed"] == 1  # unparsed is counted, not scored
+    # the faithfulness figures carry intervals over the answers that have them (2 of 3 here), not over all
+    assert metrics["intervals"]["faithfulness"]["n"] == 2 and metrics["judged"] == 3
+    assert metrics["intervals"]["deterministic_support"] == {**metrics["intervals"]["deterministic_support"], "mean": 0.75, "n": 2}
     assert metrics["latency_ms"] == {"p50": 200.0, "p95": 290.0}
     assert metrics["stage_ms"]["first_token"]["p50"] == 100.0
 
