@@ -31,9 +31,10 @@ Status = Literal["supported", "repointed", "unsupported", "uncited", "no_claim"]
 
 ABSTAIN_EN = "The documents don't cover this. The closest passages are shown below, marked as low relevance."
 ABSTAIN_ZH = "文档中没有涉及这个问题的内容。下面列出最接近的段落，均标为低相关。"
-# Words that make a sentence about the answer rather than a claim ("The passage that supports this is [2].").
+# Words that make a sentence about the answer rather than a claim ("The passage that supports this is [2].",
+# "This information can be found in Passage [3]." — cpu-small's usual ending; stems, as the tokenizer gives them).
 _META_WORDS = frozenset(
-    "passag support answer cite citat document sourc inform provid mention state accord base".split()
+    "passag support answer cite citat document sourc inform provid mention state accord base found can".split()
 )
 _SENTENCE = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+|\n|$)")
 _LEADING_CITATIONS = re.compile(rf"^(?:\s*{CITATION.pattern})+")

@@ -64,6 +64,16 @@ def test_uncited_claims_take_the_citation_of_the_filler_after_them():
     ]
 
 
+@pytest.mark.parametrize("filler", ["This information is found in Passage [2].", "This can be found in passage [2].",
+                                    "This is stated in passage [2].", "The passage that supports this answer is [2]."])
+def test_the_fillers_cpu_small_writes_pass_their_citation_to_the_claim_before(filler):
+    """cpu-small ended 62 of 200 cited nq-oracle answers with such a sentence; "found" once counted as a claim,
+    so the chat showed the true claim as uncited and the filler as unsupported (31 of those answers)."""
+    checker = CitationChecker(threshold=0.5)
+    status = [(c.status, c.cited) for c in checker.check(f"It shrinks the KV cache. {filler}", PASSAGES)]
+    assert status == [("supported", (2,)), ("no_claim", (2,))]
+
+
 def hit(rerank=None, dense=None):
     chunk = Chunk(source="s.md", doc_id="d", title="t", text="x", page=None, start=0, end=1, ordinal=0, chunk_id=1)
     return SearchHit(chunk, score=0.0, dense_score=dense, rerank_score=rerank)
