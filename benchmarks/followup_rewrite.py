@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from eval.datasets import load_questions  # noqa: E402
-from eval.intervals import mean_interval  # noqa: E402
+from ground.intervals import mean_interval  # noqa: E402
 from eval.runner import percentile  # noqa: E402
 from generation.answer import MAX_REWRITE_TOKENS  # noqa: E402
 from generation.followup import needs_rewrite  # noqa: E402

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from tqdm import tqdm  # noqa: E402
 
 from eval.datasets import load_questions  # noqa: E402
-from eval.intervals import mean_interval, paired_difference  # noqa: E402
+from ground.intervals import mean_interval, paired_difference  # noqa: E402
 from eval.metrics import has_answer  # noqa: E402
 from generation.answer import AnswerPipeline  # noqa: E402
 from generation.llm import LLMClient  # noqa: E402

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Sequence
 
 from eval.datasets import load_questions, resolve
-from eval.intervals import Interval, mean_interval
 from eval.metrics import has_answer
 from eval.runner import RunDir, public_settings, run_items
 from generation.grounding import relevance
 from ground.config import Config, updated
 from ground.files import write_json_atomically
+from ground.intervals import Interval, mean_interval
 from retrieval.searcher import Searcher
 
 # The share of answerable questions a floor may turn away, on the rows it is fitted on.

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from eval.intervals import paired_difference
 from eval.runner import RunDir
 from ground.errors import DeepragError
+from ground.intervals import paired_difference
 
 RETRIEVAL_COLUMNS = ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@20", "recall@100", "mrr@10", "map@100")
 QA_COLUMNS = ("em", "f1", "accuracy", "answer_recall@sent", "citation_precision", "faithfulness",

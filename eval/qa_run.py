@@ -19,7 +19,6 @@ from pathlib import Path
 
 from eval.datasets import BEIR_SETS, Question, load_beir, load_questions
 from eval.faithfulness import LLMJudge
-from eval.intervals import mean_interval
 from eval.metrics import answer_em, answer_f1, answer_recall, has_answer
 from eval.retrieval_run import cached_index_dir, ensure_index
 from eval.runner import RunDir, percentile, public_settings, run_items
@@ -31,6 +30,7 @@ from generation.prompt import Style, clean_short_answer
 from ground.config import Config, updated
 from ground.errors import ConfigError, DeepragError
 from ground.files import file_sha256
+from ground.intervals import mean_interval
 from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)

@@ -339,3 +339,17 @@ def test_on_a_cpu_the_judge_shrinks_to_fit_the_budget():
     assert _judge_size(settings, 10.0, 1800) == 135  # 30 min at 10 pairs/s: 0.15 × 1800 × 10 / 20
     assert _judge_size(settings, 1000.0, 1800) == 200  # a fast machine: never more than configured
     assert _judge_size(settings, 10.0, 60) == MIN_JUDGE_QUERIES  # too small a budget: the floor (and a warning)
+
+
+def test_a_share_change_is_taken_only_when_its_gain_holds_across_resamples():
+    """The best grid point's gain over the current settings must clear adapt.min_gain on average and keep the
+    lower end of its paired 95% interval above 0: an average gain from queries that go both ways is not taken."""
+    from ground.intervals import paired_difference
+    from retrieval.adaptation.tuning import worth_changing
+
+    current = [0.5] * 100
+    steady = [0.52] * 100                       # +0.02 on every query
+    mixed = [1.0] * 12 + [0.0] * 8 + [0.5] * 80  # +0.02 on average, 12 up and 8 down
+    assert worth_changing(paired_difference(steady, current), min_gain=0.005)
+    assert not worth_changing(paired_difference(mixed, current), min_gain=0.005)
+    assert not worth_changing(paired_difference(steady, current), min_gain=0.05)

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from eval.compare import paired_table
-from eval.intervals import mean_interval, paired_difference
+from ground.intervals import mean_interval, paired_difference
 
 
 def test_interval_of_a_proportion_matches_the_normal_approximation():
