@@ -34,7 +34,7 @@ def test_records_keep_prompt_retrieved_ids_and_passages_sent_and_the_run_resumes
     metrics = run_qa(config, spec)
     first = lines(spec.run_dir)
     assert metrics["queries"] == 2 and metrics["prompt"] == "short" and "questions_per_minute" in metrics
-    assert set(metrics["intervals"]) == {"em", "f1", "accuracy"}
+    assert set(metrics["intervals"]) == {"em", "f1", "accuracy", "deterministic_support"}
     record = first[0]
     sent_text = record["messages"][1]["content"]
     assert record["retrieved"] and all({"chunk_id", "doc_id", "score"} <= set(r) for r in record["retrieved"])
