@@ -120,6 +120,10 @@ def run_qa(config: Config, spec: QAEval) -> dict:
     if answered_now > 0:
         metrics["questions_per_minute"] = round(answered_now / ((time.perf_counter() - started) / 60), 2)
         metrics["workers"] = config.eval.workers
+    elif (earlier := run.path / "metrics.json").is_file():
+        # Nothing new was answered (a finished run re-summarized): keep the throughput the answering call measured.
+        before = json.loads(earlier.read_text(encoding="utf-8"))
+        metrics.update({key: before[key] for key in ("questions_per_minute", "workers") if key in before})
     run.write_metrics(metrics)
     return metrics
 

@@ -49,6 +49,9 @@ def test_records_keep_prompt_retrieved_ids_and_passages_sent_and_the_run_resumes
     run_qa(config, spec)
     after = lines(spec.run_dir)
     assert len(after) == 3 and after[:2] == first
+    answered = json.loads((spec.run_dir / "metrics.json").read_text(encoding="utf-8"))["questions_per_minute"]
+    again = run_qa(config, spec)  # nothing left to answer: the summary is rewritten, the measured rate is kept
+    assert again["questions_per_minute"] == answered and len(lines(spec.run_dir)) == 3
 
 
 def test_closed_book_sends_the_same_style_without_passages(config, tmp_path):
