@@ -133,8 +133,9 @@ def cmd_qa(args: argparse.Namespace, config: Config) -> int:
     runs_dir = config.eval.runs_dir
     book = "closed" if args.closed_book else args.retriever
     name = args.name or f"qa-{args.dataset}-{book}-{args.prompt}"
-    spec = QAEval(args.dataset, runs_dir / name, prompt=args.prompt, closed_book=args.closed_book, judge=args.judge or args.judge_limit is not None,
-                  judge_limit=args.judge_limit, retriever=args.retriever, limit=args.limit, offset=args.offset,
+    spec = QAEval(args.dataset, runs_dir / name, prompt=args.prompt, closed_book=args.closed_book,
+                  judge=args.judge or args.judge_limit is not None, judge_limit=args.judge_limit,
+                  retriever=args.retriever, limit=args.limit, offset=args.offset,
                   index_dir=getattr(args, "index_dir", None))
     metrics = run_qa(config, spec)
     report = write_report(spec.run_dir, metrics, list(RunDir(spec.run_dir).done().values()))

@@ -212,13 +212,14 @@ def summarize(spec: QAEval, records: list[dict], style: Style) -> dict:
         "prompt_tokens_mean": round(_mean([r["prompt_tokens"] for r in records]), 1),
         "completion_tokens_mean": round(_mean([r["completion_tokens"] for r in records]), 1),
     }
+    sampled: dict[str, list] = {}
     if not spec.closed_book:
         metrics["passages_sent_mean"] = round(_mean([len(r["sent"]) for r in records]), 2)
         metrics["answer_recall@1"] = round(_mean([r.get("answer_recall@1") for r in records]), 4)
         metrics["answer_recall@sent"] = round(_mean([r.get("answer_recall@sent") for r in records]), 4)
-        metrics["deterministic_support"] = round(_mean([r.get("deterministic_support") for r in records]), 4)
-    # The faithfulness figures are means over samples too (the answers that have one), so they carry intervals.
-    sampled = {"deterministic_support": [r.get("deterministic_support") for r in records]}
+        # The faithfulness figures are means over samples too (the answers that have one), so they carry intervals.
+        sampled["deterministic_support"] = [r.get("deterministic_support") for r in records]
+        metrics["deterministic_support"] = round(_mean(sampled["deterministic_support"]), 4)
     if style == "cited":
         precision = [r["citation_precision"] for r in records if r.get("citation_precision") is not None]
         metrics["citation_precision"] = round(_mean(precision), 4)

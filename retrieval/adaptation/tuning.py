@@ -131,7 +131,8 @@ def without_queries(settings: RetrievalConfig, adapted: bool, trust_statements: 
 
 def choose(queries: Sequence[HeldOutQuery], texts: dict[int, str], scorers: dict[str, PairScorer],
            settings: RetrievalConfig, config: AdaptConfig) -> Choice:
-    """The best grid point on ``queries``, unless it does not beat the current settings by ``min_gain``."""
+    """The best grid point on ``queries``, unless its gain over the current settings is not worth taking
+    (``worth_changing``)."""
     points = grid(settings, config, list(scorers))
     per_query: dict[Point, list[float]] = {point: [] for point in points}
     scored: dict[tuple[str, str, int], float] = {}
